@@ -1,0 +1,1 @@
+"""Schema history, one aerich folder per dialect (aerich writes SQL for one dialect only)."""

@@ -1,0 +1,91 @@
+"""Authenticates ``Authorization: Bearer sk-…`` by the key's hash, through a TTL cache.
+
+A known key costs no database round trip; a revoked key or disabled user stops working within
+``security.auth_cache_seconds``. ``last used`` is written in batches, never on the request path.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from proxy.context import Principal, RequestContext
+from proxy.hookspecs import hookimpl
+from proxy.security import hash_api_key
+from proxy.state import AppState
+from proxy.storage.models import ApiKey, UserSettings
+
+NAME = "api_key_auth"
+FLUSH_SECONDS = 5.0
+
+
+class LastUsed:
+    """API key id -> last time seen, flushed to the database every few seconds."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, datetime] = {}
+
+    def touch(self, api_key_id: int) -> None:
+        self.pending[api_key_id] = datetime.now(UTC)
+
+    async def flush(self) -> None:
+        pending, self.pending = self.pending, {}
+        for api_key_id, when in pending.items():
+            await ApiKey.filter(id=api_key_id).update(last_used_at=when)
+
+
+def bearer_token(ctx: RequestContext) -> str | None:
+    header = ctx.request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def load_principal(key_hash: str) -> Principal | None:
+    api_key = (
+        await ApiKey.filter(key_hash=key_hash, revoked_at=None, user__disabled=False)
+        .select_related("user")
+        .first()
+    )
+    if api_key is None:
+        return None
+    settings = await UserSettings.filter(user_id=api_key.user_id).first()
+    return Principal(
+        user_id=api_key.user_id,
+        username=api_key.user.username,
+        api_key_id=api_key.id,
+        api_key_prefix=api_key.prefix,
+        mode=api_key.mode,
+        is_admin=api_key.user.is_admin,
+        selected_model=settings.selected_model if settings else None,
+        preferred_ollama_key_id=settings.preferred_ollama_key_id if settings else None,  # type: ignore[attr-defined]
+    )
+
+
+@hookimpl
+def startup(state: AppState) -> None:
+    last_used = state.services[NAME] = LastUsed()
+    state.every(FLUSH_SECONDS, last_used.flush)
+
+
+@hookimpl
+async def shutdown(state: AppState) -> None:
+    await state.services[NAME].flush()
+
+
+@hookimpl
+async def authenticate(ctx: RequestContext) -> Principal | None:
+    token = bearer_token(ctx)
+    if token is None:
+        return None
+    key_hash = hash_api_key(token)
+    cache = ctx.state.auth_cache
+    try:
+        principal = cache[key_hash]
+    except KeyError:
+        # Unknown keys are cached too, so a client retrying a bad key cannot hammer the database.
+        principal = cache[key_hash] = await load_principal(key_hash)
+    if principal is not None:
+        ctx.state.services[NAME].touch(principal.api_key_id)
+    return principal

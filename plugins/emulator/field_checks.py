@@ -1,0 +1,98 @@
+"""Type checks for Responses API request fields, failing with OpenAI-style 400 messages.
+
+Every failure is `InvalidRequest(message, param=<field path>)`, the message naming the field and what was
+expected, e.g.
+``Invalid type for 'input[2].content': expected a string or an array, but got an integer instead.``
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from proxy.errors import InvalidRequest
+
+
+def describe(value: Any) -> str:
+    """How a JSON value's type reads in an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+def wrong_type(param: str, expected: str, value: Any) -> NoReturn:
+    raise InvalidRequest(
+        f"Invalid type for '{param}': expected {expected}, but got {describe(value)} instead.", param=param
+    )
+
+
+def invalid_value(param: str, message: str) -> NoReturn:
+    raise InvalidRequest(f"Invalid value for '{param}': {message}", param=param)
+
+
+def missing(param: str) -> NoReturn:
+    raise InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+
+
+def opt_str(value: Any, param: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    wrong_type(param, "a string", value)
+
+
+def req_str(value: Any, param: str) -> str:
+    if value is None:
+        missing(param)
+    if isinstance(value, str):
+        return value
+    wrong_type(param, "a string", value)
+
+
+def opt_bool(value: Any, param: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    wrong_type(param, "a boolean", value)
+
+
+def opt_number(value: Any, param: str) -> float | int | None:
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    wrong_type(param, "a number", value)
+
+
+def opt_int(value: Any, param: str) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    # JSON has one number type: accept 128.0 where an integer is meant.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    wrong_type(param, "an integer", value)
+
+
+def opt_dict(value: Any, param: str) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    wrong_type(param, "an object", value)
+
+
+def opt_list(value: Any, param: str) -> list[Any] | None:
+    if value is None or isinstance(value, list):
+        return value
+    wrong_type(param, "an array", value)
+
+
+def req_dict(value: Any, param: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    wrong_type(param, "an object", value)

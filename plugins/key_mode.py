@@ -1,0 +1,11 @@
+"""Resolves the mode from the API key: each key carries the mode it was created with."""
+
+from __future__ import annotations
+
+from proxy.context import RequestContext
+from proxy.hookspecs import hookimpl
+
+
+@hookimpl(trylast=True)
+def resolve_mode(ctx: RequestContext) -> str | None:
+    return ctx.principal.mode if ctx.principal else None

@@ -1,0 +1,146 @@
+"""The app factory: a Sanic app built from settings, with every enabled plugin wired in."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import traceback
+from typing import Any
+
+import orjson
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse
+
+from config.settings import Settings
+from proxy import pipeline
+from proxy.context import Endpoint
+from proxy.errors import APIError, NotFound
+from proxy.plugin_host import build_runner
+from proxy.security import SecretBox
+from proxy.state import AppState
+from proxy.storage.database import close_database, open_database
+from proxy.upstream import make_http_client
+
+log = logging.getLogger("llmgate")
+_app_numbers = itertools.count(1)
+
+MODELS_ENDPOINT = Endpoint("GET", "/v1/models")
+
+
+def create_app(settings: Settings, *, extra_plugins: dict[str, Any] | None = None, name: str | None = None) -> Sanic:
+    runner, plugin_infos = build_runner(settings, extra_plugins)
+    state = AppState(settings, runner, plugin_infos, SecretBox(settings.secret_bytes))
+    # Sanic keeps a registry of app names per process; tests build many apps.
+    app = Sanic(name or f"llmgate_{next(_app_numbers)}")
+    app.ctx.state = state
+    _configure(app, settings)
+    _add_api_routes(app, state)
+    runner.each_sync("register_routes", app=app, settings=settings)
+    _add_fallback_routes(app)
+    app.error_handler.add(Exception, _render_exception)
+    app.register_listener(_start_worker, "before_server_start")
+    app.register_listener(_stop_worker, "after_server_stop")
+    return app
+
+
+def _configure(app: Sanic, settings: Settings) -> None:
+    config = app.config
+    config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    config.REQUEST_TIMEOUT = 60  # a request must arrive whole within a minute (slow clients)
+    # Non-streaming answers wait for the whole generation; streams are not bound by this.
+    config.RESPONSE_TIMEOUT = settings.upstream_read_timeout * 2
+    config.KEEP_ALIVE_TIMEOUT = 75
+    config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_seconds
+    config.ACCESS_LOG = settings.access_log
+    config.AUTO_EXTEND = False  # the dashboard plugin extends explicitly where it needs sanic-ext
+    config.FALLBACK_ERROR_FORMAT = "json"
+    config.MOTD = False
+
+
+def _add_api_routes(app: Sanic, state: AppState) -> None:
+    endpoints: dict[Endpoint, None] = {}
+    for spec in state.runner.modes.values():
+        endpoints.update(dict.fromkeys(spec.endpoints))
+    for endpoint in endpoints:
+
+        async def api_handler(request: Request, _endpoint: Endpoint = endpoint) -> HTTPResponse | None:
+            return await pipeline.handle(request, _endpoint)
+
+        app.add_route(api_handler, endpoint.path, methods=[endpoint.method], name=f"api_{endpoint.path.strip('/').replace('/', '_')}")
+
+    async def list_models(request: Request) -> HTTPResponse:
+        ctx = pipeline.new_context(request, MODELS_ENDPOINT)
+        try:
+            await pipeline.authorize(ctx)
+            models = await state.runner.first("list_models", ctx) or []
+        except APIError as error:
+            return pipeline.error_response(ctx, error)
+        body = orjson.dumps({"object": "list", "data": models})
+        return HTTPResponse(body, content_type="application/json", headers={"x-request-id": ctx.request_id})
+
+    app.add_route(list_models, "/v1/models", methods=["GET"], name="api_models")
+
+    async def healthz(request: Request) -> HTTPResponse:
+        ready = request.app.ctx.state.ready
+        return HTTPResponse(
+            orjson.dumps({"status": "ok" if ready else "starting"}),
+            status=200 if ready else 503,
+            content_type="application/json",
+        )
+
+    app.add_route(healthz, "/healthz", methods=["GET"], name="healthz")
+
+
+def _add_fallback_routes(app: Sanic) -> None:
+    async def unknown_api_path(request: Request, path: str) -> HTTPResponse:
+        raise NotFound(f"Unknown endpoint: {request.method} {request.path}", code="unknown_url")
+
+    app.add_route(
+        unknown_api_path,
+        "/v1/<path:path>",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+        name="api_unknown",
+    )
+
+
+def _render_exception(request: Request, exception: Exception) -> HTTPResponse:
+    """API paths always answer in the OpenAI error shape; other paths get Sanic's rendering."""
+    if isinstance(exception, APIError):
+        error = exception
+    elif isinstance(exception, SanicException):
+        status = getattr(exception, "status_code", 500) or 500
+        message = str(exception) or "Request failed"
+        if status == 404:
+            message = f"Unknown endpoint: {request.method} {request.path}"
+        elif status == 405:
+            message = f"Method {request.method} is not allowed on {request.path}"
+        elif status == 413:
+            limit = request.app.config.REQUEST_MAX_SIZE
+            message = f"The request body is larger than this server's limit of {limit} bytes."
+        error_type = "invalid_request_error" if 400 <= status < 500 else "server_error"
+        error = APIError(message, status=status, type=error_type, code={413: "payload_too_large", 404: "unknown_url"}.get(status))
+    else:
+        log.error("unhandled error on %s %s\n%s", request.method, request.path, traceback.format_exc())
+        error = APIError("The gateway failed to handle this request.", status=500, type="server_error")
+    if not request.path.startswith("/v1") and not isinstance(exception, APIError):
+        return request.app.error_handler.default(request, exception)
+    return HTTPResponse(error.body(), status=error.status, headers=error.headers, content_type="application/json")
+
+
+async def _start_worker(app: Sanic) -> None:
+    state: AppState = app.ctx.state
+    await open_database(state.settings)
+    state.http = make_http_client(state.settings)
+    await state.runner.each("startup", state=state)
+    state.ready = True
+
+
+async def _stop_worker(app: Sanic) -> None:
+    state: AppState = app.ctx.state
+    state.ready = False
+    await state.runner.each("shutdown", state=state)
+    await state.stop_background()
+    if state.http is not None:
+        await state.http.aclose()
+    await close_database()

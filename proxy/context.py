@@ -1,0 +1,131 @@
+"""The typed values that travel through the hook chain."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from sanic import Request
+
+    from config.settings import Settings
+    from proxy.state import AppState
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API key and its owner, as the auth cache holds them."""
+
+    user_id: int
+    username: str
+    api_key_id: int
+    api_key_prefix: str
+    mode: str
+    is_admin: bool = False
+    selected_model: str | None = None
+    preferred_ollama_key_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """One place a request can be sent: the shared upstream or one of a user's Ollama keys."""
+
+    label: str  # shown in errors, logs and metrics; never contains a secret
+    base_url: str
+    api_key: str | None = None
+    kind: Literal["shared", "ollama_key"] = "shared"
+    ollama_key_id: int | None = None
+    # Ollama Cloud understands only bare model names; a local daemon maps "-cloud" names itself.
+    is_cloud: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A route a mode serves, e.g. ``Endpoint("POST", "/v1/responses")``."""
+
+    method: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSpec:
+    """What a mode plugin declares through ``register_modes``."""
+
+    name: str
+    endpoints: tuple[Endpoint, ...]
+    description: str
+    plugin: object = None  # the plugin object whose hooks belong to this mode
+    # None: the HTTP status waits for the upstream's answer. A number: after that many seconds
+    # without an answer the stream is committed (200) and the mode keeps the client informed.
+    commit_after_seconds: float | None = None
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    """What a mode wants sent: a JSON body to a path below the upstream's base URL."""
+
+    path: str
+    json: dict[str, Any]
+    stream: bool
+    method: str = "POST"
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(slots=True)
+class ClientResponse:
+    """A complete (non-streaming) answer to the client."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class UpstreamFailure:
+    """An attempt that did not yield a usable answer. ``status`` None: no HTTP answer at all."""
+
+    upstream: Upstream
+    status: int | None
+    message: str
+    # Set once output reached the client: failover is no longer possible.
+    after_output: bool = False
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Everything a hook may need about one API request."""
+
+    request: Request
+    settings: Settings
+    state: AppState
+    endpoint: Endpoint
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    principal: Principal | None = None
+    mode: str | None = None
+    body: dict[str, Any] | None = None
+    upstream_request: UpstreamRequest | None = None
+    candidates: list[Upstream] = field(default_factory=list)
+    upstream: Upstream | None = None  # the candidate that served the request
+    upstream_model: str | None = None
+    failures: list[UpstreamFailure] = field(default_factory=list)
+    status: int = 200
+    stream: bool = False
+    usage: Usage = field(default_factory=Usage)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    # Plugin-private values, keyed by plugin name.
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> int | None:
+        return self.principal.user_id if self.principal else None

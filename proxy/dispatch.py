@@ -1,0 +1,173 @@
+"""Sending a request upstream: walk the candidates, fail over, map failures to client errors."""
+
+from __future__ import annotations
+
+import asyncio
+import httpx
+import orjson
+
+from proxy.context import RequestContext, UpstreamFailure
+from proxy.errors import APIError, UpstreamError
+from proxy.upstream import MAX_ERROR_BODY, error_message, upstream_headers, upstream_model
+
+_SERVER_ERROR_RETRIES = "core.server_error_retries"
+
+
+class MidStreamError(UpstreamError):
+    """The upstream's answer broke off after it had started (connection lost, read timeout)."""
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def failure_to_error(failure: UpstreamFailure) -> APIError:
+    """The client's view of one failed attempt, in the OpenAI error shape."""
+    label = failure.upstream.label
+    status = failure.status
+    if status is None:
+        return UpstreamError(failure.message, status=502, code="upstream_unreachable")
+    message = f"upstream {label} answered {status}: {failure.message}"
+    if status == 401:
+        # The client's own key was fine; the gateway's credentials for the upstream were not.
+        return UpstreamError(message, status=502, code="upstream_unauthorized", upstream_status=status)
+    if status == 429:
+        return APIError(message, status=429, type="rate_limit_error", code="rate_limit_exceeded")
+    if status == 503:
+        return UpstreamError(message, status=503, code="server_is_overloaded", upstream_status=status)
+    if status >= 500:
+        return UpstreamError(message, status=502, code="upstream_error", upstream_status=status)
+    if status == 403:
+        return APIError(message, status=403, type="permission_error", code="upstream_forbidden")
+    if status == 404:
+        return APIError(message, status=404, type="invalid_request_error", code="model_not_found")
+    return APIError(message, status=status, type="invalid_request_error", code="upstream_rejected")
+
+
+def _default_verdict(ctx: RequestContext, failure: UpstreamFailure) -> bool:
+    """Without a plugin's opinion: connection failures and 5xx get one more candidate."""
+    if failure.status is None or failure.status >= 500:
+        retries = ctx.meta.get(_SERVER_ERROR_RETRIES, 0)
+        ctx.meta[_SERVER_ERROR_RETRIES] = retries + 1
+        return retries < 1
+    return False
+
+
+def _body_for(ctx: RequestContext, index: int) -> bytes:
+    """The serialized request for candidate ``index``; serialized again only if the model differs."""
+    ureq = ctx.upstream_request
+    assert ureq is not None
+    cache: dict[str, bytes] = ctx.meta.setdefault("core.bodies", {})
+    model = ureq.json.get("model")
+    if isinstance(model, str):
+        model = upstream_model(ctx.candidates[index], model)
+    body = cache.get(model)
+    if body is None:
+        payload = ureq.json if model == ureq.json.get("model") else {**ureq.json, "model": model}
+        body = cache[model] = orjson.dumps(payload)
+    ctx.upstream_model = model
+    return body
+
+
+async def record_failure(ctx: RequestContext, failure: UpstreamFailure) -> bool:
+    """Note a failed attempt; True when the next candidate should be tried."""
+    ctx.failures.append(failure)
+    verdict = await ctx.state.runner.first("classify_upstream_failure", ctx, failure=failure)
+    return _default_verdict(ctx, failure) if verdict is None else bool(verdict)
+
+
+async def give_up(ctx: RequestContext) -> APIError:
+    error = await ctx.state.runner.first("no_upstream_left", ctx)
+    if error is not None:
+        return error
+    if ctx.failures:
+        return failure_to_error(ctx.failures[-1])
+    return UpstreamError("no upstream is available for this request", status=503, code="no_upstream")
+
+
+async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[httpx.Response, int]:
+    """Send the request to the candidates from ``start`` on; return the first usable answer.
+
+    The answer is open (streamed) and its status below 400. Raises ``APIError`` for the client.
+    """
+    ureq = ctx.upstream_request
+    assert ureq is not None
+    client = ctx.state.http
+    for index in range(start, len(ctx.candidates)):
+        upstream = ctx.candidates[index]
+        request = client.build_request(
+            ureq.method, upstream.base_url + ureq.path, content=_body_for(ctx, index),
+            headers=upstream_headers(upstream),
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            failure = UpstreamFailure(upstream, None, f"could not reach upstream {upstream.label}: {_describe(exc)}")
+        else:
+            if response.status_code < 400:
+                ctx.upstream = upstream
+                return response, index
+            try:
+                raw = b""
+                async for chunk in response.aiter_raw():
+                    raw += chunk
+                    if len(raw) > MAX_ERROR_BODY:
+                        break
+            except httpx.HTTPError:
+                pass
+            finally:
+                await response.aclose()
+            failure = UpstreamFailure(upstream, response.status_code, error_message(raw))
+        if not await record_failure(ctx, failure):
+            raise failure_to_error(failure)
+    raise await give_up(ctx)
+
+
+class UpstreamStream:
+    """The serving upstream's body as an async iterator of raw chunks.
+
+    The request may still be in flight when iteration starts (the emulator commits its stream
+    early). ``failover`` drops the current upstream and continues with the next candidate; modes
+    call it only while the client has seen no output.
+    """
+
+    def __init__(self, ctx: RequestContext, opening: asyncio.Future[tuple[httpx.Response, int]]) -> None:
+        self.ctx = ctx
+        self._opening = opening
+        self._response: httpx.Response | None = None
+        self._index = -1
+        self._chunks: object = None
+
+    def __aiter__(self) -> UpstreamStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._chunks is None:
+            self._response, self._index = await self._opening
+            self._chunks = self._response.aiter_raw()
+        try:
+            return await self._chunks.__anext__()  # type: ignore[attr-defined]
+        except httpx.HTTPError as exc:
+            label = self.ctx.upstream.label if self.ctx.upstream else "?"
+            raise MidStreamError(f"upstream {label} failed mid-stream: {_describe(exc)}", status=502) from exc
+
+    async def failover(self, message: str) -> bool:
+        """Record the current upstream's failure and open the next candidate. False: none left."""
+        ctx = self.ctx
+        await self.aclose()
+        if ctx.upstream is None:
+            return False
+        if not await record_failure(ctx, UpstreamFailure(ctx.upstream, None, message)):
+            return False
+        self._opening = asyncio.ensure_future(open_upstream(ctx, self._index + 1))
+        self._response, self._chunks = None, None
+        return True
+
+    async def aclose(self) -> None:
+        if not self._opening.done():
+            self._opening.cancel()
+        elif self._response is None and not self._opening.cancelled() and self._opening.exception() is None:
+            self._response, self._index = self._opening.result()
+        if self._response is not None:
+            await self._response.aclose()

@@ -1,0 +1,173 @@
+"""One API request through the hook chain:
+
+authenticate → resolve_mode → (mode check) → transform_request → select_upstream →
+open upstream with failover → transform_response | stream_transform_response → request_finished
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import orjson
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from proxy.context import ClientResponse, Endpoint, RequestContext
+from proxy.dispatch import UpstreamStream, open_upstream
+from proxy.errors import APIError, AuthenticationFailed, InvalidRequest, PermissionDenied
+from proxy.state import AppState
+from proxy.streams import sse_data
+
+log = logging.getLogger("llmgate")
+
+
+def new_context(request: Request, endpoint: Endpoint) -> RequestContext:
+    state: AppState = request.app.ctx.state
+    return RequestContext(
+        request=request,
+        settings=state.settings,
+        state=state,
+        endpoint=endpoint,
+        request_id=os.urandom(8).hex(),
+    )
+
+
+def error_response(ctx: RequestContext | None, error: APIError) -> HTTPResponse:
+    headers = dict(error.headers)
+    if ctx is not None:
+        headers["x-request-id"] = ctx.request_id
+        ctx.status = error.status
+    return HTTPResponse(error.body(), status=error.status, headers=headers, content_type="application/json")
+
+
+def _mode_endpoints(state: AppState, mode: str) -> str:
+    spec = state.runner.modes.get(mode)
+    return " and ".join(str(e) for e in spec.endpoints) if spec else "no endpoint"
+
+
+async def authorize(ctx: RequestContext) -> None:
+    """Authenticate and resolve the mode; raises the client's 401/403."""
+    runner = ctx.state.runner
+    principal = await runner.first("authenticate", ctx)
+    if principal is None:
+        raise AuthenticationFailed(
+            "Incorrect or missing API key. Send it as 'Authorization: Bearer sk-...'; "
+            "keys are created on the dashboard or with 'llmgate api-key create'."
+        )
+    ctx.principal = principal
+    mode = await runner.first("resolve_mode", ctx)
+    if mode not in runner.modes:
+        raise PermissionDenied(
+            f"This API key's mode {mode!r} is not enabled on this server.", code="mode_disabled"
+        )
+    ctx.mode = mode
+
+
+def check_endpoint(ctx: RequestContext) -> None:
+    spec = ctx.state.runner.modes[ctx.mode]  # type: ignore[index]
+    if ctx.endpoint not in spec.endpoints:
+        raise PermissionDenied(
+            f"This API key is a {ctx.mode} key, which serves {_mode_endpoints(ctx.state, ctx.mode)}; "
+            f"{ctx.endpoint} needs a key of another mode.",
+            code="wrong_key_mode",
+        )
+
+
+def parse_body(request: Request) -> dict[str, Any]:
+    raw = request.body
+    if not raw:
+        raise InvalidRequest("The request body is empty; send a JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(f"The request body must be a JSON object, not {type(body).__name__}.")
+    return body
+
+
+async def handle(request: Request, endpoint: Endpoint) -> HTTPResponse | None:
+    ctx = new_context(request, endpoint)
+    try:
+        await authorize(ctx)
+        check_endpoint(ctx)
+        ctx.body = parse_body(request)
+        runner = ctx.state.runner
+        ureq = await runner.first("transform_request", ctx)
+        if ureq is None:
+            raise APIError(f"no plugin handles {endpoint} for {ctx.mode} keys", status=500)
+        ctx.upstream_request = ureq
+        ctx.stream = ureq.stream
+        ctx.candidates = await runner.first("select_upstream", ctx) or []
+        if ureq.stream:
+            return await _stream(ctx)
+        return await _complete(ctx)
+    except APIError as error:
+        return error_response(ctx, error)
+    finally:
+        await ctx.state.runner.each("request_finished", ctx)
+
+
+def _headers(ctx: RequestContext) -> dict[str, str]:
+    headers = {"x-request-id": ctx.request_id}
+    if ctx.upstream_model:
+        headers["x-llmgate-upstream-model"] = ctx.upstream_model
+    headers.update(ctx.response_headers)
+    return headers
+
+
+async def _complete(ctx: RequestContext) -> HTTPResponse:
+    response, _ = await open_upstream(ctx)
+    try:
+        raw = await response.aread()
+    finally:
+        await response.aclose()
+    result: ClientResponse | None = await ctx.state.runner.first(
+        "transform_response", ctx, status=response.status_code, body=raw
+    )
+    if result is None:
+        content_type = response.headers.get("content-type", "application/json")
+        result = ClientResponse(response.status_code, raw, content_type)
+    ctx.status = result.status
+    headers = _headers(ctx)
+    headers.update(result.headers)
+    return HTTPResponse(result.body, status=result.status, headers=headers, content_type=result.content_type)
+
+
+async def _stream(ctx: RequestContext) -> HTTPResponse | None:
+    spec = ctx.state.runner.modes[ctx.mode]  # type: ignore[index]
+    opening = asyncio.ensure_future(open_upstream(ctx))
+    upstream = UpstreamStream(ctx, opening)
+    body = ctx.state.runner.chain_stream(ctx, upstream)
+    try:
+        # Until the status is committed, an upstream failure is still a proper HTTP error.
+        await asyncio.wait([opening], timeout=spec.commit_after_seconds)
+        if opening.done() and opening.exception() is not None:
+            raise opening.exception()  # type: ignore[misc]
+        first = b""
+        if spec.commit_after_seconds is None:
+            # Pull the first chunk before committing, so a stream that dies at once can still
+            # fail over or become an error status.
+            first = await anext(body, b"")
+        content_type = ctx.response_headers.pop("content-type", "text/event-stream")
+        response = await ctx.request.respond(status=200, headers=_headers(ctx), content_type=content_type)
+        try:
+            if first:
+                await response.send(first)
+            async for chunk in body:
+                await response.send(chunk)
+        except APIError as error:
+            # The status is committed: the error can only travel as a last event. Modes normally
+            # turn failures into their own terminal event before they get here.
+            ctx.status = error.status
+            await response.send(sse_data(error.body()))
+        await response.eof()
+        return None
+    finally:
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None and body is not upstream:
+            await aclose()
+        await upstream.aclose()

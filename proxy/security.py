@@ -1,0 +1,69 @@
+"""Secrets: API key generation and hashing, password hashing, encryption of Ollama keys at rest."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+API_KEY_PREFIX = "sk-"
+DISPLAY_PREFIX_LENGTH = 12  # "sk-" + 9 characters: enough to tell keys apart, useless to an attacker
+
+_password_hasher = PasswordHasher()
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(secret: str) -> str:
+    """API keys carry 256 random bits, so a fast hash is as safe as a slow one and keeps auth cheap."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def display_prefix(secret: str) -> str:
+    return secret[:DISPLAY_PREFIX_LENGTH]
+
+
+def hash_password(password: str) -> str:
+    return _password_hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _password_hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def derive_key(secret: bytes, purpose: bytes) -> bytes:
+    """A 32-byte key for one purpose, so one server secret never serves two ciphers."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"llmgate", info=purpose).derive(secret)
+
+
+class SecretBox:
+    """Encrypts Ollama keys at rest with a key derived from the server secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, b"ollama-keys")))
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, token: str) -> str | None:
+        """None when the token was made with another secret or altered."""
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except (InvalidToken, ValueError):
+            return None
+
+
+def mask_secret(secret: str) -> str:
+    """What screens show of a stored secret: its last four characters."""
+    return "…" + secret[-4:] if len(secret) > 8 else "…"

@@ -1,0 +1,34 @@
+"""Running the gateway: migrate once, then serve in one process or Sanic's worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sanic import Sanic
+from sanic.worker.loader import AppLoader
+
+from config.settings import Settings, load_settings
+from proxy.app import create_app
+from proxy.storage.database import migrate
+
+
+def app_from_environment() -> Sanic:
+    """Factory for worker processes: they rebuild settings from the same files and variables."""
+    return create_app(load_settings(), name="llmgate")
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    applied = asyncio.run(migrate(settings.database_url))
+    if applied:
+        logging.getLogger("llmgate").info("applied migrations: %s", ", ".join(applied))
+    if settings.workers <= 1:
+        app = create_app(settings, name="llmgate")
+        app.prepare(host=settings.host, port=settings.port, single_process=True, access_log=settings.access_log, motd=False)
+        Sanic.serve_single(app)
+        return
+    loader = AppLoader(factory=app_from_environment)
+    app = loader.load()
+    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, access_log=settings.access_log, motd=False)
+    Sanic.serve(primary=app, app_loader=loader)

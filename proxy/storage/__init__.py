@@ -1,0 +1,1 @@
+"""Persistence: tortoise-orm models, database set-up and migrations."""

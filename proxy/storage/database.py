@@ -1,0 +1,104 @@
+"""Database set-up: connection config, migrations per dialect, start and stop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tortoise import Tortoise
+
+import migrations
+from config.settings import Settings
+
+MODEL_MODULES = ["proxy.storage.models", "aerich.models"]
+MIGRATIONS_ROOT = Path(migrations.__file__).parent
+DIALECTS = ("sqlite", "postgres")
+
+
+def dialect_of(url: str) -> str:
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        return "sqlite"
+    if scheme in ("postgres", "postgresql", "asyncpg", "psycopg"):
+        return "postgres"
+    raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:// or postgres://")
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    if urlsplit(url).scheme == "postgresql":
+        url = "postgres" + url[len("postgresql") :]
+    # Naming the connection after its dialect keeps tortoise's per-connection query cache from
+    # serving SQLite's SQL to PostgreSQL when one process (a test run) uses both.
+    connection = dialect_of(url)
+    return {
+        "connections": {connection: url},
+        "apps": {"models": {"models": MODEL_MODULES, "default_connection": connection}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def migrations_dir(url: str) -> Path:
+    return MIGRATIONS_ROOT / dialect_of(url)
+
+
+def _prepare_sqlite(url: str) -> None:
+    """SQLite needs its folder; the file itself appears on first connect."""
+    if dialect_of(url) == "sqlite":
+        path = url.split("://", 1)[1].split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+async def open_database(settings: Settings) -> None:
+    """Connect this process (or worker) to the database."""
+    _prepare_sqlite(settings.database_url)
+    # The global fallback lets request tasks, which Sanic starts outside this task's context,
+    # see the ORM state.
+    await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate(database_url: str) -> list[str]:
+    """Apply every migration the database lacks; returns the names applied."""
+    from aerich import Command
+
+    _prepare_sqlite(database_url)
+    command = Command(
+        tortoise_config(database_url), app="models", location=str(migrations_dir(database_url))
+    )
+    await command.init()
+    try:
+        return await command.upgrade(run_in_transaction=True)
+    finally:
+        await Tortoise.close_connections()
+
+
+async def make_migrations(database_url: str, name: str = "update") -> str | None:
+    """Write a migration for model changes, for the dialect of ``database_url`` (offline).
+
+    Returns the new file's name, or None when the models match the last migration.
+    """
+    from aerich import Command
+
+    location = migrations_dir(database_url)
+    command = Command(tortoise_config(database_url), app="models", location=str(location))
+    try:
+        if not any((location / "models").glob("*.py")):
+            await command.init_migrations(safe=True)
+            return sorted(p.name for p in (location / "models").glob("*.py"))[-1]
+        await command.init(offline=True)
+        created = await command.migrate(name, no_input=True, offline=True)
+        return created or None
+    finally:
+        await Tortoise.close_connections()
+
+
+def default_postgres_placeholder() -> str:
+    """An offline PostgreSQL URL for generating migrations: nothing connects to it."""
+    return os.environ.get("LLMGATE_TEST_DATABASE_URL", "postgres://llmgate@127.0.0.1:5432/llmgate")

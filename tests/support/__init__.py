@@ -1,0 +1,1 @@
+"""Test helpers that run real servers: the gateway in a thread, databases, accounts."""
