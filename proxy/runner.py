@@ -78,6 +78,8 @@ class HookRunner:
         for impl in self.impls(name, scoped=False):
             result = impl.function(*[kwargs[arg] for arg in impl.argnames])
             if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()  # never awaited: close it so no warning outlives the error
                 raise TypeError(f"{name} must not be async (plugin {self.pm.get_name(impl.plugin)})")
             results.append((impl.plugin, result))
         return results

@@ -20,6 +20,8 @@ def app_from_environment() -> Sanic:
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per upstream call would cost time on the hot path and say nothing new.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     applied = asyncio.run(migrate(settings.database_url))
     if applied:
         logging.getLogger("llmgate").info("applied migrations: %s", ", ".join(applied))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite://{tmp_path / 'llmgate.sqlite3'}"
         return
     if not pg_admin_url():
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL tests: " + PG_SKIP_REASON)
         pytest.skip(PG_SKIP_REASON)
     url = create_pg_database()
     try:

@@ -40,8 +40,8 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
-def migrations_dir(url: str) -> Path:
-    return MIGRATIONS_ROOT / dialect_of(url)
+def migrations_dir(url: str, root: Path = MIGRATIONS_ROOT) -> Path:
+    return root / dialect_of(url)
 
 
 def _prepare_sqlite(url: str) -> None:
@@ -79,14 +79,14 @@ async def migrate(database_url: str) -> list[str]:
         await Tortoise.close_connections()
 
 
-async def make_migrations(database_url: str, name: str = "update") -> str | None:
+async def make_migrations(database_url: str, name: str = "update", root: Path = MIGRATIONS_ROOT) -> str | None:
     """Write a migration for model changes, for the dialect of ``database_url`` (offline).
 
     Returns the new file's name, or None when the models match the last migration.
     """
     from aerich import Command
 
-    location = migrations_dir(database_url)
+    location = migrations_dir(database_url, root)
     command = Command(tortoise_config(database_url), app="models", location=str(location))
     try:
         if not any((location / "models").glob("*.py")):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from typing import Any
 
 from config.settings import Settings
@@ -44,8 +44,13 @@ class GatewayServer:
     def state(self) -> AppState:
         return self.app.ctx.state
 
-    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+    def run(self, awaitable: Awaitable[Any], timeout: float = 30) -> Any:
+        """Await ``awaitable`` (a coroutine or an ORM query) on the gateway's loop."""
+
+        async def wait() -> Any:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(wait(), self.loop).result(timeout)
 
     def start(self) -> GatewayServer:
         self._thread.start()
