@@ -37,8 +37,6 @@ def server() -> Iterator[FakeOllama]:
 @pytest.fixture
 def fake(server: FakeOllama) -> Iterator[FakeOllama]:
     server.reset()
-    server.strict_models = False
-    server.require_auth = False
     server.record = True
     yield server
     server.reset()
@@ -46,7 +44,8 @@ def fake(server: FakeOllama) -> Iterator[FakeOllama]:
 
 @pytest.fixture
 def client(fake: FakeOllama) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=fake.url, timeout=5) as c:
+    # verify=False: a default Client loads the CA bundle, ~50 ms per test for plain-HTTP tests.
+    with httpx.Client(base_url=fake.url, timeout=5, verify=False) as c:
         yield c
 
 
@@ -141,7 +140,11 @@ def test_native_thinking_content_tool_calls_order(fake: FakeOllama, client: http
     assert all(m["message"]["content"] == "" for m in lines if m["message"].get("thinking"))
     calls = lines[-2]["message"]["tool_calls"]
     assert [c["function"]["index"] for c in calls] == [0, 1]
-    assert calls[0]["function"] == {"index": 0, "name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}
+    assert calls[0]["function"] == {
+        "index": 0,
+        "name": "get_weather",
+        "arguments": {"city": "Paris", "unit": "c"},
+    }
     assert calls[0]["id"].startswith("call_") and calls[0]["id"] != calls[1]["id"]
     assert lines[-1]["done"] is True and lines[-1]["done_reason"] == "stop"
 
@@ -149,7 +152,9 @@ def test_native_thinking_content_tool_calls_order(fake: FakeOllama, client: http
 def test_native_legacy_tool_calls_have_no_id_or_index(fake: FakeOllama, client: httpx.Client) -> None:
     fake.queue(Reply(tool_calls=[WEATHER], legacy_tool_calls=True))
     lines = ndjson(client.post("/api/chat", json={"model": "m", "messages": MSGS}).text)
-    assert lines[0]["message"]["tool_calls"] == [{"function": {"name": "get_weather", "arguments": WEATHER["arguments"]}}]
+    assert lines[0]["message"]["tool_calls"] == [
+        {"function": {"name": "get_weather", "arguments": WEATHER["arguments"]}}
+    ]
 
 
 def test_native_non_stream(fake: FakeOllama, client: httpx.Client) -> None:
@@ -191,7 +196,10 @@ def test_native_validation_errors(fake: FakeOllama, client: httpx.Client) -> Non
     r = client.post("/api/chat", json={"model": "nope", "messages": MSGS})
     assert (r.status_code, r.json()) == (404, {"error": "model 'nope' not found"})
     for name in ("llama3.2", "llama3.2:latest", "qwen3:8b"):
-        assert client.post("/api/chat", json={"model": name, "messages": MSGS, "stream": False}).status_code == 200
+        assert (
+            client.post("/api/chat", json={"model": name, "messages": MSGS, "stream": False}).status_code
+            == 200
+        )
     assert fake.queued == 0
 
 
@@ -260,7 +268,12 @@ def test_garbage(fake: FakeOllama, client: httpx.Client) -> None:
 
 def test_openai_stream(fake: FakeOllama, client: httpx.Client) -> None:
     fake.queue(Reply(content="It is sunny.", thinking="Check weather.", tool_calls=[WEATHER]))
-    body = {"model": "gpt-oss:120b", "messages": MSGS, "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": "gpt-oss:120b",
+        "messages": MSGS,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     r = client.post("/v1/chat/completions", json=body)
     assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream"
     events = sse(r.text)
@@ -290,7 +303,9 @@ def test_openai_stream(fake: FakeOllama, client: httpx.Client) -> None:
 
 def test_openai_stream_without_usage_and_length(fake: FakeOllama, client: httpx.Client) -> None:
     fake.queue(Reply(content="abc", done_reason="length"))
-    events = sse(client.post("/v1/chat/completions", json={"model": "m", "messages": MSGS, "stream": True}).text)
+    events = sse(
+        client.post("/v1/chat/completions", json={"model": "m", "messages": MSGS, "stream": True}).text
+    )
     assert events[-1] == "[DONE]"
     assert events[-2]["choices"][0]["finish_reason"] == "length"
     assert not any("usage" in e for e in events[:-1])
@@ -303,7 +318,11 @@ def test_openai_non_stream(fake: FakeOllama, client: httpx.Client) -> None:
     obj = r.json()
     assert obj["object"] == "chat.completion" and obj["id"].startswith("chatcmpl-")
     assert obj["choices"] == [
-        {"index": 0, "message": {"role": "assistant", "content": "Hi.", "reasoning": "Greet."}, "finish_reason": "stop"}
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hi.", "reasoning": "Greet."},
+            "finish_reason": "stop",
+        }
     ]
     assert obj["usage"] == {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}
     fake.queue(Reply(tool_calls=[WEATHER]))
@@ -324,7 +343,12 @@ def test_openai_errors(fake: FakeOllama, client: httpx.Client) -> None:
     fake.strict_models = True
     r = client.post("/v1/chat/completions", json={"model": "nope", "messages": MSGS})
     assert r.status_code == 404
-    assert r.json()["error"] == {"message": "model 'nope' not found", "type": "not_found_error", "param": None, "code": None}
+    assert r.json()["error"] == {
+        "message": "model 'nope' not found",
+        "type": "not_found_error",
+        "param": None,
+        "code": None,
+    }
 
 
 def test_openai_mid_stream_error_and_truncate(fake: FakeOllama, client: httpx.Client) -> None:
@@ -342,11 +366,17 @@ def test_queue_is_shared_in_order(fake: FakeOllama, client: httpx.Client) -> Non
     got = []
     for i in range(5):
         if i % 2:
-            got.append(client.post("/v1/chat/completions", json={"model": "m", "messages": MSGS}).json()
-                       ["choices"][0]["message"]["content"])
+            got.append(
+                client.post("/v1/chat/completions", json={"model": "m", "messages": MSGS}).json()["choices"][
+                    0
+                ]["message"]["content"]
+            )
         else:
-            got.append(client.post("/api/chat", json={"model": "m", "messages": MSGS, "stream": False}).json()
-                       ["message"]["content"])
+            got.append(
+                client.post("/api/chat", json={"model": "m", "messages": MSGS, "stream": False}).json()[
+                    "message"
+                ]["content"]
+            )
     assert got == ["first", "second", "first", "second", DEFAULT_CONTENT]
 
 
@@ -361,17 +391,24 @@ def test_tags_and_openai_models(fake: FakeOllama, client: httpx.Client) -> None:
         assert {"format", "family", "families", "parameter_size", "quantization_level"} <= set(m["details"])
     listing = client.get("/v1/models").json()
     assert listing["object"] == "list"
-    assert listing["data"][0] == {"id": "llama3.2:latest", "object": "model", "created": listing["data"][0]["created"],
-                                  "owned_by": "library"}
+    assert listing["data"][0] == {
+        "id": "llama3.2:latest",
+        "object": "model",
+        "created": listing["data"][0]["created"],
+        "owned_by": "library",
+    }
     assert client.get("/v1/models/qwen3:8b").json()["id"] == "qwen3:8b"
     fake.models = [make_model("me/custom")]
     assert client.get("/v1/models").json()["data"][0] == {
-        "id": "me/custom:latest", "object": "model", "created": listing["data"][0]["created"], "owned_by": "me"}
+        "id": "me/custom:latest",
+        "object": "model",
+        "created": listing["data"][0]["created"],
+        "owned_by": "me",
+    }
     fake.models = []
     assert client.get("/v1/models").json() == {"object": "list", "data": None}  # Go's nil slice
     fake.strict_models = True
     assert client.get("/v1/models/qwen3:8b").status_code == 404
-    fake.models = fake.__class__().models
 
 
 def test_head_request(client: httpx.Client) -> None:
@@ -385,7 +422,10 @@ def test_show(fake: FakeOllama, client: httpx.Client) -> None:
     assert obj["model_info"]["qwen3.context_length"] == 40960
     assert obj["capabilities"] == ["completion", "tools", "thinking"]
     assert obj["details"]["family"] == "qwen3"
-    assert client.post("/api/show", json={"model": "llama3.2"}).json()["capabilities"] == ["completion", "tools"]
+    assert client.post("/api/show", json={"model": "llama3.2"}).json()["capabilities"] == [
+        "completion",
+        "tools",
+    ]
     assert "llama.context_length" in client.post("/api/show", json={"model": "whatever"}).json()["model_info"]
     assert client.post("/api/show", json={}).status_code == 400
     fake.strict_models = True
@@ -436,7 +476,12 @@ def test_key_behaviours(fake: FakeOllama, client: httpx.Client) -> None:
     assert client.post("/api/me", headers=a).json()["plan"] == "max"
     assert client.get("/api/usage", headers=a).json()["limits"]["session"]["usage"] == 1.0
     revoked = {"Authorization": "Bearer revoked"}
-    for method, path in (("POST", "/api/chat"), ("GET", "/api/tags"), ("POST", "/api/me"), ("GET", "/api/usage")):
+    for method, path in (
+        ("POST", "/api/chat"),
+        ("GET", "/api/tags"),
+        ("POST", "/api/me"),
+        ("GET", "/api/usage"),
+    ):
         r = client.request(method, path, headers=revoked, json={"model": "m", "messages": MSGS})
         assert (r.status_code, r.json()) == (401, {"error": "unauthorized"})
     r = client.post("/v1/chat/completions", headers=revoked, json={"model": "m", "messages": MSGS})
@@ -449,13 +494,17 @@ def test_require_auth(fake: FakeOllama, client: httpx.Client) -> None:
     for headers in ({}, {"Authorization": "Bearer bad"}):
         r = client.post("/api/chat", json={"model": "m", "messages": MSGS}, headers=headers)
         assert (r.status_code, r.json()) == (401, {"error": "unauthorized"})
-    ok = client.post("/api/chat", json={"model": "m", "messages": MSGS}, headers={"Authorization": "Bearer good"})
+    ok = client.post(
+        "/api/chat", json={"model": "m", "messages": MSGS}, headers={"Authorization": "Bearer good"}
+    )
     assert ok.status_code == 200
     assert client.get("/").status_code == 200  # liveness stays public
 
 
 def test_recording(fake: FakeOllama, client: httpx.Client) -> None:
-    client.post("/api/chat?x=1", json={"model": "m", "messages": MSGS}, headers={"Authorization": "Bearer k1"})
+    client.post(
+        "/api/chat?x=1", json={"model": "m", "messages": MSGS}, headers={"Authorization": "Bearer k1"}
+    )
     client.get("/api/tags")
     chat, tags = fake.requests
     assert (chat.method, chat.path, chat.query, chat.bearer) == ("POST", "/api/chat", "x=1", "k1")
@@ -515,15 +564,18 @@ def test_delays(fake: FakeOllama, client: httpx.Client) -> None:
 def test_open_streams_and_disconnect_counting(fake: FakeOllama, client: httpx.Client) -> None:
     fake.queue(Reply(content="never finishes", stall_after_first=True))
     with client.stream("POST", "/api/chat", json={"model": "m", "messages": MSGS}) as r:
-        first = next(r.iter_lines())
-        assert json.loads(first)["message"]["content"] == "never"
-        assert fake.open_streams == 1
+        lines = r.iter_lines()  # keep a reference: a collected generator makes httpx close the response
+        assert json.loads(next(lines))["message"]["content"] == "never"
+        time.sleep(0.05)
+        assert fake.open_streams == 1 and fake.client_disconnects == 0
     assert fake.wait_until(lambda: fake.client_disconnects == 1 and fake.open_streams == 0)
 
     fake.queue(Reply(content="one two three four five six", chunk_delay=0.05))
     body = {"model": "m", "messages": MSGS, "stream": True}
     with client.stream("POST", "/v1/chat/completions", json=body) as r:
-        next(r.iter_lines())
+        lines = r.iter_lines()
+        next(lines)
+        assert fake.open_streams == 1
     assert fake.wait_until(lambda: fake.client_disconnects == 2 and fake.open_streams == 0)
 
     fake.queue(Reply(content="late", first_token_delay=5))
@@ -535,37 +587,83 @@ def test_open_streams_and_disconnect_counting(fake: FakeOllama, client: httpx.Cl
 def test_reset(fake: FakeOllama, client: httpx.Client) -> None:
     fake.queue(Reply(content="x"))
     fake.keys["k"] = KeyBehaviour()
-    client.get("/api/tags")
+    fake.strict_models = fake.require_auth = True
+    fake.models = []
+    fake.default_reply = Reply(content="changed")
+    client.get("/")
     fake.reset()
     assert (fake.queued, fake.keys, fake.requests, fake.request_count) == (0, {}, [], 0)
+    assert not fake.strict_models and not fake.require_auth and len(fake.models) == 3
+    assert fake.default_reply.content == DEFAULT_CONTENT
 
 
 def test_start_stop_and_port_reuse() -> None:
     fake = FakeOllama().start()
     port = fake.port
-    assert httpx.get(fake.url + "/").status_code == 200
+    assert httpx.get(fake.url + "/", verify=False).status_code == 200
     fake.stop()
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1, verify=False)
     with FakeOllama(port=port) as again:
-        assert httpx.get(again.url + "/api/version").status_code == 200
+        assert httpx.get(again.url + "/api/version", verify=False).status_code == 200
 
 
 def test_cli() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "tests.fake_ollama", "--port", str(port), "--tokens", "7"],
         cwd=Path(__file__).resolve().parents[1],
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert f"127.0.0.1:{port}" in proc.stdout.readline()
-        r = httpx.post(f"http://127.0.0.1:{port}/api/chat", json={"model": "m", "messages": MSGS})
-        assert len(ndjson(r.text)) == 8
-    finally:
-        proc.terminate()
-        proc.wait(5)
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            assert f"127.0.0.1:{port}" in proc.stdout.readline()
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/api/chat", json={"model": "m", "messages": MSGS}, verify=False
+            )
+            assert len(ndjson(r.text)) == 8
+        finally:
+            proc.terminate()
+            proc.wait(5)
+        assert proc.returncode == 0  # SIGTERM is a clean shutdown
+
+
+def test_tool_calls_accept_wire_shape(fake: FakeOllama, client: httpx.Client) -> None:
+    wire = {"id": "call_given", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    fake.queue(Reply(tool_calls=[wire]))
+    obj = client.post("/api/chat", json={"model": "m", "messages": MSGS, "stream": False}).json()
+    assert obj["message"]["tool_calls"] == [
+        {"id": "call_given", "function": {"index": 0, "name": "f", "arguments": {"a": 1}}}
+    ]
+
+
+def test_non_stream_stall_never_answers(fake: FakeOllama, client: httpx.Client) -> None:
+    fake.queue(Reply(content="x", stall_after_first=True))
+    with pytest.raises(httpx.ReadTimeout):
+        client.post("/api/chat", json={"model": "m", "messages": MSGS, "stream": False}, timeout=0.1)
+    assert fake.wait_until(lambda: fake.client_disconnects == 1)
+
+
+def test_handler_bug_is_a_500_and_server_survives(fake: FakeOllama, client: httpx.Client) -> None:
+    fake.keys["k"] = KeyBehaviour(me={"not json": object()})
+    assert client.post("/api/me", headers={"Authorization": "Bearer k"}).status_code == 500
+    assert client.get("/api/tags").status_code == 200
+
+
+def test_stop_with_stalled_stream_open() -> None:
+    fake = FakeOllama().start()
+    fake.queue(Reply(content="a b", stall_after_first=True))
+    with (
+        httpx.Client(base_url=fake.url, verify=False) as c,
+        c.stream("POST", "/api/chat", json={"model": "m", "messages": MSGS}) as r,
+    ):
+        lines = r.iter_lines()
+        next(lines)
+        t0 = time.monotonic()
+        fake.stop()
+        assert time.monotonic() - t0 < 2
+        with pytest.raises(httpx.RemoteProtocolError):
+            list(lines)

@@ -12,8 +12,9 @@ then assembled with bytes %-formatting, keeping Go's field order.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -47,7 +48,7 @@ class Answer:
 class Ctx:
     """Per-request facts the formats need."""
 
-    __slots__ = ("model", "prompt_tokens", "next_call_id", "include_usage", "now", "openai_id")
+    __slots__ = ("include_usage", "model", "next_call_id", "now", "openai_id", "prompt_tokens")
 
     def __init__(
         self,
@@ -83,8 +84,8 @@ def rfc3339nano(now: float) -> str:
         _ts_cache[0], _ts_cache[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
     micros = int((now - sec) * 1_000_000)
     if micros % 10:  # the common case: nothing to trim
-        return "%s.%06dZ" % (_ts_cache[1], micros)
-    frac = ("%06d" % micros).rstrip("0")
+        return f"{_ts_cache[1]}.{micros:06d}Z"
+    frac = f"{micros:06d}".rstrip("0")
     return f"{_ts_cache[1]}.{frac}Z" if frac else f"{_ts_cache[1]}Z"
 
 
@@ -145,7 +146,9 @@ def _with_calls(message_json: bytes, calls: list[dict[str, Any]]) -> bytes:
 
 def _native_calls(plan: ReplyPlan, legacy: bool, next_id: Callable[[], str]) -> list[dict[str, Any]]:
     if legacy:
-        return [{"function": {"name": c["name"], "arguments": c.get("arguments", {})}} for c in plan.tool_calls]
+        return [
+            {"function": {"name": c["name"], "arguments": c.get("arguments", {})}} for c in plan.tool_calls
+        ]
     return [
         {
             "id": c.get("id") or next_id(),
@@ -306,7 +309,7 @@ def openai_chat(reply: Reply, ctx: Ctx, stream: bool) -> Answer:
         return Answer(200, JSON_PLAIN, body)
 
     head = ident + b"chat.completion.chunk" + common
-    pre = b'data: {' + head + b',"choices":[{"index":0,"delta":'
+    pre = b"data: {" + head + b',"choices":[{"index":0,"delta":'
     post = b',"finish_reason":null}]}\n\n'
     parts = [pre + d + post for d in pieces.openai_deltas]
     if calls:
@@ -317,10 +320,14 @@ def openai_chat(reply: Reply, ctx: Ctx, stream: bool) -> Answer:
         parts.append(b"data: " + _dumps(openai_error_body(500, reply.mid_stream_error)) + b"\n\n")
     elif not (reply.truncate or reply.drop_connection):
         if not parts:
-            parts.append(pre + b'{"role":"assistant","content":""}' + post)  # an empty completion still has a role chunk
+            parts.append(
+                pre + b'{"role":"assistant","content":""}' + post
+            )  # an empty completion still has a role chunk
         finish = _dumps(_finish_reason(reply, bool(calls)))
         parts.append(b'data: {%b,"choices":[{"index":0,"delta":{},"finish_reason":%b}]}\n\n' % (head, finish))
         if ctx.include_usage:
-            parts.append(b'data: {%b,"choices":[],"usage":%b}\n\n' % (head, _usage(*_counts(reply, plan, ctx))))
+            parts.append(
+                b'data: {%b,"choices":[],"usage":%b}\n\n' % (head, _usage(*_counts(reply, plan, ctx)))
+            )
         parts.append(b"data: [DONE]\n\n")
     return Answer(200, SSE, parts=parts, drop=reply.drop_connection)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 MODIFIED_AT = "2025-08-05T10:00:00.123456789Z"
-MODIFIED_UNIX = int(datetime(2025, 8, 5, 10, tzinfo=timezone.utc).timestamp())
+MODIFIED_UNIX = int(datetime(2025, 8, 5, 10, tzinfo=UTC).timestamp())
 ALL_CAPABILITIES = ["completion", "tools", "thinking"]
 
 
@@ -52,7 +52,9 @@ def default_models() -> list[dict[str, Any]]:
             size=2_019_393_189,
             capabilities=["completion", "tools"],
         ),
-        make_model("qwen3:8b", family="qwen3", parameter_size="8.2B", size=5_225_387_923, context_length=40_960),
+        make_model(
+            "qwen3:8b", family="qwen3", parameter_size="8.2B", size=5_225_387_923, context_length=40_960
+        ),
         make_model(
             "gpt-oss:120b",
             family="gptoss",

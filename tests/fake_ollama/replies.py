@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -60,6 +61,19 @@ def split_even(text: str, n: int) -> list[str]:
     return out
 
 
+def _normalize_call(call: dict[str, Any]) -> dict[str, Any]:
+    """Accept {"name", "arguments"} as well as the wire shape {"id"?, "function": {...}};
+    arguments may be a dict or a JSON string (native Ollama sends an object)."""
+    fn = call.get("function", call)
+    args = fn.get("arguments", {})
+    if isinstance(args, str):
+        args = json.loads(args) if args.strip() else {}
+    out: dict[str, Any] = {"name": fn["name"], "arguments": args}
+    if call.get("id"):
+        out["id"] = call["id"]
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyPlan:
     """A Reply cut into the pieces every wire format needs (computed once per Reply)."""
@@ -99,7 +113,7 @@ class Reply:
     tokens: int | None = None
     prompt_eval_count: int | None = None
     eval_count: int | None = None
-    # Send the first chunk, then hang until the client goes away.
+    # Send the first chunk, then hang until the client goes away (stream: false: never answer).
     stall_after_first: bool = False
     # 200 with junk that is not JSON.
     garbage: bool = False
@@ -108,11 +122,9 @@ class Reply:
         cached: ReplyPlan | None = self.__dict__.get("_plan")
         if cached is not None:
             return cached
-        content = (
-            split_even(self.content, self.tokens) if self.tokens else split_words(self.content)
-        )
+        content = split_even(self.content, self.tokens) if self.tokens else split_words(self.content)
         thinking = split_words(self.thinking)
-        calls = [dict(c) for c in self.tool_calls]
+        calls = [_normalize_call(c) for c in self.tool_calls]
         if self.eval_count is not None:
             evals = self.eval_count
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import signal
@@ -10,9 +11,10 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -47,7 +49,20 @@ class RecordedRequest:
 
 
 class FakeOllama:
-    """See tests/fake_ollama/__init__.py for the overview."""
+    """A fake Ollama on a real socket, served from a background thread (start/stop or `with`).
+
+    Script it from the test thread:
+      queue(*replies, times=1)  next chat requests (/api/chat and /v1/chat/completions share it)
+      default_reply             used when the queue is empty
+      keys[key] = KeyBehaviour  per `Authorization: Bearer <key>`: me, usage, reply, status
+      require_auth              unknown or missing Bearer -> 401 {"error":"unauthorized"}
+      strict_models             unknown model -> 404 like Ollama (else any name is served)
+      models                    /api/tags entries (make_model() builds one)
+      record                    keep RecordedRequests in `requests` (turn off for benchmarks)
+    Observe: requests, chat_requests(), request_count, connections (accepted TCP connections),
+    open_connections, open_streams, client_disconnects, queued; wait_until(predicate).
+    reset() between tests.
+    """
 
     def __init__(
         self,
@@ -57,13 +72,16 @@ class FakeOllama:
         strict_models: bool = False,
         require_auth: bool = False,
         record: bool = True,
+        reuse_port: bool = False,
     ) -> None:
         self.host = host
+        self.reuse_port = reuse_port  # several processes share the port (CLI --workers)
         self.port = port
         self.strict_models = strict_models
         self.require_auth = require_auth
         self.record = record
         self.version = OLLAMA_VERSION
+        self._initial = (strict_models, require_auth)
         self.models: list[dict[str, Any]] = default_models()
         self.default_reply = Reply(content=DEFAULT_CONTENT)
         self.keys: dict[str, KeyBehaviour] = {}
@@ -99,7 +117,8 @@ class FakeOllama:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def queue(self, *replies: Reply, times: int = 1) -> None:
         """The next chat requests (either API) take these replies in order."""
@@ -111,6 +130,13 @@ class FakeOllama:
         return len(self._queue)
 
     def reset(self) -> None:
+        """Back to a fresh server for the next test: queue, keys, recordings and counters cleared,
+        and strict_models / require_auth / models / default_reply back to their defaults.
+        `record` is left alone (a benchmark's choice); live connections are untouched."""
+        self.strict_models = self._initial[0]
+        self.require_auth = self._initial[1]
+        self.models = default_models()
+        self.default_reply = Reply(content=DEFAULT_CONTENT)
         self._queue.clear()
         self.keys.clear()
         self.requests.clear()
@@ -146,7 +172,7 @@ class FakeOllama:
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(self._serve(ready.set))
-            except BaseException as e:  # noqa: BLE001 - reported to start()'s caller
+            except BaseException as e:  # reported to start()'s caller
                 failure.append(e)
                 ready.set()
             finally:
@@ -165,10 +191,8 @@ class FakeOllama:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop may have closed already
             loop.call_soon_threadsafe(self._request_stop)
-        except RuntimeError:  # loop already closed
-            pass
         thread.join(10)
         self._thread = None
 
@@ -207,6 +231,7 @@ class FakeOllama:
             self.host,
             self.port,
             reuse_address=True,
+            reuse_port=self.reuse_port or None,
             backlog=4096,
         )
         self.port = server.sockets[0].getsockname()[1]
@@ -242,13 +267,15 @@ class FakeOllama:
         if methods is None and path.startswith("/v1/models/"):
             methods = {"GET": self._v1_model}
         if methods is None:
-            self._record(req, None, None)
+            if self.record:
+                self._record(req, None, None)
             conn.send(404, fmt.TEXT_GIN_404, b"404 page not found", req)
             return False
         head_only = req.method == "HEAD"
         handler = methods.get("GET" if head_only else req.method)
         if handler is None:
-            self._record(req, None, None)
+            if self.record:
+                self._record(req, None, None)
             conn.send(405, fmt.TEXT_GIN_404, b"405 method not allowed", req)
             return False
 
@@ -260,7 +287,8 @@ class FakeOllama:
                 data = _BAD_JSON
         auth = req.header("authorization")
         bearer = auth[7:].strip() if auth is not None and auth[:7].lower() == "bearer " else None
-        self._record(req, data, bearer)
+        if self.record:
+            self._record(req, data, bearer)
 
         kb = self.keys.get(bearer) if bearer is not None else None
         answer: Answer | None
@@ -278,11 +306,10 @@ class FakeOllama:
         return False
 
     def _record(self, req: Request, data: Any, bearer: str | None) -> None:
-        if self.record:
-            json_value = None if data is _NO_BODY or data is _BAD_JSON else data
-            self.requests.append(
-                RecordedRequest(req.method, req.path, req.headers, json_value, bearer, req.query, req.body)
-            )
+        json_value = None if data is _NO_BODY or data is _BAD_JSON else data
+        self.requests.append(
+            RecordedRequest(req.method, req.path, req.headers, json_value, bearer, req.query, req.body)
+        )
 
     @staticmethod
     def _error(path: str, status: int, message: str) -> Answer:
@@ -294,7 +321,7 @@ class FakeOllama:
         """Write an answer that needs no waiting, in a single transport write."""
         if answer.parts is None:
             if answer.drop:
-                conn.abort()
+                conn.close()  # FIN, not RST: the client sees a server that hung up
                 return
             conn.send(answer.status, answer.content_type, answer.body or b"", req, head_only)
             return
@@ -302,7 +329,7 @@ class FakeOllama:
         out.extend(frame(p) for p in answer.parts)
         if answer.drop:
             conn.write(b"".join(out))
-            conn.abort()
+            conn.close()  # flushes what was written, leaves the chunked body unterminated
             return
         out.append(LAST_CHUNK)
         conn.write(b"".join(out))
@@ -315,6 +342,10 @@ class FakeOllama:
                 self.client_disconnects += 1
                 return
             if answer.parts is None:
+                if reply.stall_after_first and answer.status == 200:
+                    await conn.wait_closed(None)  # a stuck upstream: no answer at all
+                    self.client_disconnects += 1
+                    return
                 self._deliver(conn, req, answer)
                 return
             conn.write(conn.start_stream(answer.status, answer.content_type, req))
@@ -328,7 +359,7 @@ class FakeOllama:
                 conn.write(frame(part))
                 if conn.paused:
                     await conn.drain()
-                if i == 0 and reply.stall_after_first:
+                if i == 0 and reply.stall_after_first and answer.status == 200:
                     await conn.wait_closed(None)
                     self.client_disconnects += 1
                     return
@@ -336,7 +367,7 @@ class FakeOllama:
                 self.client_disconnects += 1
                 return
             if answer.drop:
-                conn.abort()
+                conn.close()
                 return
             conn.write(LAST_CHUNK)
         finally:
@@ -356,7 +387,7 @@ class FakeOllama:
 
     def _next_call_id(self) -> str:
         # Real ids are "call_" + 8 random [a-z0-9]; a counter keeps that shape and is predictable.
-        return "call_%08d" % next(self._call_ids)
+        return f"call_{next(self._call_ids):08d}"
 
     def _ctx(self, req: Request, model: str, openai: bool = False, include_usage: bool = False) -> Ctx:
         return Ctx(
@@ -365,12 +396,10 @@ class FakeOllama:
             self._next_call_id,
             include_usage,
             # Ollama's ids are "chatcmpl-" + rand(0..998), not unique either.
-            "chatcmpl-%d" % (next(self._chat_ids) % 999) if openai else "",
+            f"chatcmpl-{next(self._chat_ids) % 999}" if openai else "",
         )
 
-    def _answer_chat(
-        self, conn: Connection, req: Request, reply: Reply, answer: Answer
-    ) -> Answer | None:
+    def _answer_chat(self, conn: Connection, req: Request, reply: Reply, answer: Answer) -> Answer | None:
         if not reply.needs_time:
             return answer
         if answer.parts is not None:
@@ -380,7 +409,9 @@ class FakeOllama:
         task.add_done_callback(self._tasks.discard)
         return None
 
-    def _api_chat(self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None) -> Answer | None:
+    def _api_chat(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer | None:
         if data is _NO_BODY:
             return fmt.native_error(400, "missing request body")
         if data is _BAD_JSON or not isinstance(data, dict):
@@ -401,7 +432,9 @@ class FakeOllama:
             answer = fmt.native_chat(reply, self._ctx(req, model), stream is None or bool(stream))
         return self._answer_chat(conn, req, reply, answer)
 
-    def _v1_chat(self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None) -> Answer | None:
+    def _v1_chat(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer | None:
         if data is _NO_BODY:
             return fmt.openai_error(400, "EOF")
         if data is _BAD_JSON or not isinstance(data, dict):
@@ -425,16 +458,24 @@ class FakeOllama:
 
     # ------------------------------------------------------------ other endpoints
 
-    def _root(self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None) -> Answer:
+    def _root(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer:
         return Answer(200, fmt.TEXT, b"Ollama is running")
 
-    def _api_version(self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None) -> Answer:
+    def _api_version(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer:
         return Answer(200, fmt.JSON_GIN, orjson.dumps({"version": self.version}))
 
-    def _api_tags(self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None) -> Answer:
+    def _api_tags(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer:
         return Answer(200, fmt.JSON_GIN, orjson.dumps(tags_body(self.models)))
 
-    def _api_show(self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None) -> Answer:
+    def _api_show(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer:
         if data is _NO_BODY:
             return fmt.native_error(400, "missing request body")
         if data is _BAD_JSON or not isinstance(data, dict):
@@ -447,24 +488,32 @@ class FakeOllama:
             return fmt.native_error(404, f"model '{name}' not found")
         return Answer(200, fmt.JSON_GIN, orjson.dumps(show_body(model, name)))
 
-    def _api_me(self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None) -> Answer:
+    def _api_me(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer:
         if kb is not None and kb.me is not None:
             return Answer(200, fmt.JSON_GIN, orjson.dumps(kb.me))
         if bearer is None:
             return fmt.native_error(401, "unauthorized")
         return Answer(200, fmt.JSON_GIN, orjson.dumps(default_me(bearer)))
 
-    def _api_usage(self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None) -> Answer:
+    def _api_usage(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer:
         if kb is not None and kb.usage is not None:
             return Answer(200, fmt.JSON_GIN, orjson.dumps(kb.usage))
         if bearer is None:
             return fmt.native_error(401, "unauthorized")
         return Answer(200, fmt.JSON_GIN, orjson.dumps(default_usage()))
 
-    def _v1_models(self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None) -> Answer:
+    def _v1_models(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer:
         return Answer(200, fmt.JSON_PLAIN, orjson.dumps(openai_list(self.models)) + b"\n")
 
-    def _v1_model(self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None) -> Answer:
+    def _v1_model(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer:
         name = req.path[len("/v1/models/") :]
         if not name or (self.strict_models and find_model(self.models, name) is None):
             return fmt.openai_error(404, f"model '{name}' not found")
@@ -484,7 +533,7 @@ def default_me(key: str) -> dict[str, Any]:
 
 def default_usage() -> dict[str, Any]:
     # Shape of ollama.com's undocumented GET /api/usage (PROTOCOLS.md section 3).
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     week_start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     return {
         "activity": {
