@@ -13,12 +13,13 @@ import orjson
 
 from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, UpstreamRequest
 from proxy.dispatch import MidStreamError, UpstreamStream
-from proxy.errors import InvalidRequest
+from proxy.errors import InvalidRequest, UpstreamError
 from proxy.hookspecs import hookimpl
 from proxy.model_choice import chosen_model
 from proxy.streams import sse_data
 
 CHAT_COMPLETIONS = Endpoint("POST", "/v1/chat/completions")
+_CUT_OFF = "The upstream stream ended before completion; the answer above is incomplete."
 
 
 def validate_chat_request(body: dict[str, Any]) -> None:
@@ -101,13 +102,20 @@ class BypassMode:
 
     async def _relay(self, ctx: RequestContext, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         sent = False
+        tail = b""
         while True:
             try:
                 async for chunk in stream:
                     if b'"usage"' in chunk:
                         _sniff_stream_usage(ctx, chunk)
                     sent = True
+                    tail = chunk[-32:] if len(chunk) >= 32 else (tail + chunk)[-32:]
                     yield chunk
+                if sent and not tail.rstrip().endswith(b"[DONE]"):
+                    # Ollama ends a healthy stream with [DONE]; without it the answer was cut off
+                    # (Ollama itself drops mid-stream errors on /v1), and the client must know.
+                    ctx.status = 502
+                    yield sse_data(UpstreamError(_CUT_OFF, code="upstream_stream_incomplete").body())
                 return
             except MidStreamError as error:
                 if sent:

@@ -154,3 +154,15 @@ def test_client_disconnect_cancels_upstream_stream(gateway: GatewayServer, fake:
         next(response.iter_raw())
     # The client is gone; the gateway must drop its upstream stream at once.
     assert fake.wait_until(lambda: fake.client_disconnects >= 1 and fake.open_streams == 0, timeout=2.0)
+
+
+def test_stream_cut_off_without_done_is_reported(gateway: GatewayServer, fake: FakeOllama) -> None:
+    fake.queue(Reply(content="half an answer", truncate=True))
+    with httpx.stream(
+        "POST", gateway.url + "/v1/chat/completions",
+        json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"authorization": f"Bearer {make_key(gateway)}"},
+    ) as response:
+        events = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert "half" in events[0]
+    assert "upstream_stream_incomplete" in events[-1] and "data: [DONE]" not in events
