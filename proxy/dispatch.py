@@ -94,8 +94,11 @@ async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[httpx.Resp
     ureq = ctx.upstream_request
     assert ureq is not None
     client = ctx.state.http
+    runner = ctx.state.runner
     for index in range(start, len(ctx.candidates)):
         upstream = ctx.candidates[index]
+        if await runner.first("upstream_attempt", ctx, upstream=upstream) is False:
+            continue
         request = client.build_request(
             ureq.method, upstream.base_url + ureq.path, content=_body_for(ctx, index),
             headers=upstream_headers(upstream),
@@ -107,6 +110,7 @@ async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[httpx.Resp
         else:
             if response.status_code < 400:
                 ctx.upstream = upstream
+                await runner.each("upstream_chosen", ctx, upstream=upstream)
                 return response, index
             try:
                 raw = b""

@@ -89,6 +89,24 @@ def select_upstream(ctx: RequestContext) -> list[Upstream] | None:
 
 
 @hookspec(firstresult=True)
+def upstream_attempt(ctx: RequestContext, upstream: Upstream) -> bool | None:
+    """Called just before a candidate is tried; return False to skip it. First non-None wins.
+
+    Lets a plugin skip a candidate that turned out unusable after ``select_upstream`` ran (a key
+    another request just found exhausted). May await, e.g. the verdict of a probe in flight.
+    """
+
+
+@hookspec
+def upstream_chosen(ctx: RequestContext, upstream: Upstream) -> None:
+    """A candidate answered below 400 and serves this request. Every implementation runs.
+
+    Runs before the client's status is committed unless the mode commits early (see
+    ``ModeSpec.commit_after_seconds``), so ``ctx.response_headers`` set here usually reach the client.
+    """
+
+
+@hookspec(firstresult=True)
 def classify_upstream_failure(ctx: RequestContext, failure: UpstreamFailure) -> bool | None:
     """Decide whether to try the next candidate (True) or give the error to the client (False).
 
