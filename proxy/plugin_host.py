@@ -31,6 +31,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "upstream_models": "plugins.upstream_models",
     "usage_recorder": "plugins.usage_recorder",
     "bypass": "plugins.bypass:BypassMode",
+    "ollama_keys": "plugins.ollama_keys.plugin",
     # "emulator": "plugins.emulator:EmulatorMode",  (wired in with the emulator issue)
 }
 
