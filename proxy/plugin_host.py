@@ -30,6 +30,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "shared_upstream": "plugins.shared_upstream",
     "upstream_models": "plugins.upstream_models",
     "usage_recorder": "plugins.usage_recorder",
+    "rate_limits": "plugins.rate_limits",
     "bypass": "plugins.bypass:BypassMode",
     "ollama_keys": "plugins.ollama_keys.plugin",
     # "emulator": "plugins.emulator:EmulatorMode",  (wired in with the emulator issue)

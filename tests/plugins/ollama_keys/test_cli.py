@@ -1,0 +1,67 @@
+"""``llmgate ollama-key add|list|remove``."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from proxy.cli import main
+from tests.fake_ollama import FakeOllama, KeyBehaviour
+
+SECRET = "cli-secret-key-abcd-9876"
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake: FakeOllama, capsys: pytest.CaptureFixture[str]):
+    for name, value in {
+        "LLMGATE_DATA_DIR": str(tmp_path / "data"),
+        "LLMGATE_DATABASE_URL": f"sqlite://{tmp_path / 'cli.sqlite3'}",
+        "LLMGATE_SECRET_KEY": "cli-test-secret-0123456789",
+        "LLMGATE_OLLAMA_CLOUD_URL": fake.url,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert run("user", "create", "alice", "--password-stdin", stdin="correct horse battery\n")[0] == 0
+    return run
+
+
+def test_add_list_remove(cli, fake: FakeOllama) -> None:
+    code, out, err = cli("ollama-key", "add", "alice", "--name", "main", "--key-stdin", "--preferred", stdin=SECRET + "\n")
+    assert code == 0, err
+    assert "added Ollama key 'main'" in out and "(preferred)" in out and "9876" in out
+    code, out, err = cli("ollama-key", "list", "alice")
+    assert code == 0, err
+    assert "main" in out and "…9876" in out and "ok, preferred" in out and "10%" in out and "pro" in out
+    assert SECRET not in out + err
+    assert cli("ollama-key", "remove", "alice", "main")[0] == 0
+    assert "no Ollama keys" in cli("ollama-key", "list", "alice")[1]
+    assert [r.bearer for r in fake.requests if r.path == "/api/me"] == [SECRET]
+
+
+def test_a_refused_key_is_not_stored_and_the_reason_shown(cli, fake: FakeOllama) -> None:
+    fake.keys[SECRET] = KeyBehaviour(status=401)
+    code, out, err = cli("ollama-key", "add", "alice", "--name", "bad", "--key-stdin", stdin=SECRET + "\n")
+    assert code == 1
+    assert "did not accept this key" in err and "401" in err and SECRET not in out + err
+    assert "no Ollama keys" in cli("ollama-key", "list", "alice")[1]
+
+
+def test_the_key_is_never_an_argument(cli) -> None:
+    code, _, err = cli("ollama-key", "add", "alice", "--name", "x")
+    assert code == 1 and "--key-stdin" in err
+
+
+def test_unknown_names_are_one_line_errors(cli) -> None:
+    code, _, err = cli("ollama-key", "remove", "alice", "nope")
+    assert code == 1 and "No Ollama key named 'nope'" in err
+    code, _, err = cli("ollama-key", "list", "bob")
+    assert code == 1 and "No user named 'bob'" in err
