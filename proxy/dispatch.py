@@ -11,6 +11,9 @@ from proxy.errors import APIError, UpstreamError
 from proxy.upstream import MAX_ERROR_BODY, error_message, upstream_headers, upstream_model
 
 _SERVER_ERROR_RETRIES = "core.server_error_retries"
+# Sent with a transient 429: clients (the openai SDK, Codex) retry a 429 only when told when to.
+TRANSIENT_RETRY_AFTER_SECONDS = 2
+_CONTEXT_OVERFLOW_TEXTS = ("context length", "context window", "prompt too long", "maximum context")
 
 
 class MidStreamError(UpstreamError):
@@ -29,11 +32,17 @@ def failure_to_error(failure: UpstreamFailure) -> APIError:
     if status is None:
         return UpstreamError(failure.message, status=502, code="upstream_unreachable")
     message = f"upstream {label} answered {status}: {failure.message}"
+    text = failure.message.lower()
+    if any(marker in text for marker in _CONTEXT_OVERFLOW_TEXTS):
+        # Whatever status the upstream chose, a retry cannot help; OpenAI clients know this code.
+        return APIError(message, status=400, type="invalid_request_error", code="context_length_exceeded")
     if status == 401:
         # The client's own key was fine; the gateway's credentials for the upstream were not.
         return UpstreamError(message, status=502, code="upstream_unauthorized", upstream_status=status)
     if status == 429:
-        return APIError(message, status=429, type="rate_limit_error", code="rate_limit_exceeded")
+        # A spent quota ("usage limit") will not be back in seconds; anything else is worth a retry.
+        retry = {} if "usage limit" in text else {"retry-after": str(TRANSIENT_RETRY_AFTER_SECONDS)}
+        return APIError(message, status=429, type="rate_limit_error", code="rate_limit_exceeded", headers=retry)
     if status == 503:
         return UpstreamError(message, status=503, code="server_is_overloaded", upstream_status=status)
     if status >= 500:
