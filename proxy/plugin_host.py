@@ -33,7 +33,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "rate_limits": "plugins.rate_limits",
     "bypass": "plugins.bypass:BypassMode",
     "ollama_keys": "plugins.ollama_keys.plugin",
-    # "emulator": "plugins.emulator:EmulatorMode",  (wired in with the emulator issue)
+    "emulator": "plugins.emulator:EmulatorMode",
 }
 
 # Without these the gateway cannot serve a request safely.

@@ -1,0 +1,237 @@
+"""The processes a benchmark run starts: the fake upstream, the gateway (and LiteLLM), and what
+/proc says about them (resident memory, CPU time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "bench-password-0123"
+USER = "bench"
+MODEL = "llama3.2"
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(entry))
+    return out
+
+
+def process_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        todo.extend(_children(current))
+    return pids
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants (Sanic's workers are children)."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/statm") as handle:
+                total += int(handle.read().split()[1]) * _PAGE
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its live descendants."""
+    total = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / _TICKS
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    url: str
+    log: Path
+    keys: dict[str, str] = field(default_factory=dict)
+    workdir: Path | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def wait_ready(self, path: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early; its log:\n{self.log.read_text()[-3000:]}")
+            try:
+                if http_get(self.url + path)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not become ready; its log:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str], url: str, workdir: Path) -> Process:
+    log = workdir / f"{name}.log"
+    handle = open(log, "wb")  # noqa: SIM115 - lives as long as the process
+    popen = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    return Process(name, popen, url, log)
+
+
+def _base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGATE_")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def start_fake(workdir: Path) -> Process:
+    port = free_port()
+    fake = _spawn(
+        "fake", [sys.executable, "-m", "bench.fake_upstream", "--port", str(port)], _base_env(),
+        f"http://127.0.0.1:{port}", workdir,
+    )
+    fake.wait_ready("/_fake/stats", 30)
+    return fake
+
+
+def gateway_env(data_dir: Path, port: int, upstream_url: str, engine: str, workers: int = 1) -> dict[str, str]:
+    env = _base_env()
+    env.update(
+        LLMGATE_DATA_DIR=str(data_dir),
+        LLMGATE_PORT=str(port),
+        LLMGATE_WORKERS=str(workers),
+        LLMGATE_UPSTREAM_URL=upstream_url,
+        LLMGATE_UPSTREAM_ENGINE=engine,
+        LLMGATE_SECRET_KEY="bench-secret-key-0123456789",
+        LLMGATE_DEFAULT_MODEL=MODEL,
+    )
+    return env
+
+
+def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "proxy.cli", *args], env=env, cwd=ROOT, input=stdin,
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+HTTPX2_SERVE = "import sys, httpx2; httpx2.alias_httpx(); from proxy.cli import main; sys.exit(main(['serve']))"
+
+
+def start_gateway(upstream_url: str, engine: str, modes: list[str], workers: int = 1) -> Process:
+    """``llmgate serve`` on a fresh SQLite in a temp dir, with a user and one key per mode."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"llmgate-bench-{engine}-"))
+    port = free_port()
+    # "httpx2" is httpx's own engine with the httpx2 fork standing in for httpx process-wide.
+    env = gateway_env(workdir / "data", port, upstream_url, "httpx" if engine == "httpx2" else engine, workers)
+    created = _cli(env, "user", "create", USER, "--password-stdin", stdin=PASSWORD + "\n")
+    if created.returncode:
+        raise RuntimeError(f"llmgate user create failed: {created.stderr}")
+    _cli(env, "user", "set-model", USER, MODEL)
+    keys: dict[str, str] = {}
+    for mode in modes:
+        made = _cli(env, "api-key", "create", USER, "--mode", mode, "--name", f"bench {mode}")
+        if made.returncode == 0:
+            keys[mode] = made.stdout.strip().splitlines()[-1]
+        else:
+            print(f"  ({mode} mode is not available on this gateway: {made.stderr.strip()})", flush=True)
+    argv = [sys.executable, "-m", "proxy.cli", "serve"]
+    if engine == "httpx2":
+        argv = [sys.executable, "-c", HTTPX2_SERVE]
+    gateway = _spawn(f"gateway-{engine}", argv, env, f"http://127.0.0.1:{port}", workdir)
+    gateway.keys, gateway.workdir = keys, workdir
+    gateway.wait_ready("/healthz", 60)
+    return gateway
+
+
+LITELLM_CONFIG = """model_list:
+  - model_name: {model}
+    litellm_params:
+      model: openai/{model}
+      api_base: {upstream}/v1
+      api_key: unused
+general_settings:
+  master_key: {key}
+litellm_settings:
+  drop_params: true
+"""
+
+
+def find_litellm() -> str | None:
+    """The ``litellm`` proxy command: $LITELLM, on PATH, or beside this interpreter."""
+    candidates = [os.environ.get("LITELLM"), shutil.which("litellm"), str(Path(sys.executable).with_name("litellm"))]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+def start_litellm(command: str, upstream_url: str) -> Process:
+    """LiteLLM's proxy with one worker, passing the bypass-shaped request to the fake's /v1."""
+    workdir = Path(tempfile.mkdtemp(prefix="litellm-bench-"))
+    key = "sk-bench-litellm"
+    config = workdir / "config.yaml"
+    config.write_text(LITELLM_CONFIG.format(model=MODEL, upstream=upstream_url, key=key))
+    port = free_port()
+    env = _base_env()
+    env.update(LITELLM_LOG="ERROR", LITELLM_TELEMETRY="False", DISABLE_SCHEMA_UPDATE="true")
+    process = _spawn(
+        "litellm", [command, "--config", str(config), "--port", str(port), "--host", "127.0.0.1", "--num_workers", "1"],
+        env, f"http://127.0.0.1:{port}", workdir,
+    )
+    process.keys, process.workdir = {"bypass": key}, workdir
+    process.wait_ready("/health/liveliness", 180)
+    return process
+
+
+def fake_stats(fake: Process) -> dict[str, int]:
+    return json.loads(http_get(fake.url + "/_fake/stats")[1])

@@ -1,0 +1,165 @@
+"""One streamed answer: upstream NDJSON -> Responses API events, kept alive and failed over.
+
+The mode commits its HTTP status early (``commit_after_seconds``), so from then on everything the
+client learns travels as events:
+
+- ``response.created`` + ``response.in_progress`` go out at once, before the upstream answers;
+- while the upstream is silent (model loading, a long prompt, a tool call Ollama withholds until it is
+  complete) another ``response.in_progress`` follows every ``heartbeat_seconds``: Codex resets its idle
+  timer only on parsed events, never on SSE comments. The upstream is read by a task of its own, so a
+  heartbeat never cancels a read in progress;
+- until the first output item the upstream may still be swapped (``UpstreamStream.failover``) when it
+  fails, sends an error line or ends early; after that a failure becomes ``response.failed``;
+- an ``APIError`` from the stream (every candidate failed after the commit, e.g. the failover plugin's
+  usage-limit error) becomes ``response.failed`` with a code Codex acts on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from proxy.context import RequestContext
+from proxy.dispatch import MidStreamError, UpstreamStream
+from proxy.errors import APIError
+from proxy.streams import iter_lines
+
+from .stream_translation import UPSTREAM_ENDED_EARLY, ResponseEventStream, encode_sse
+from .stream_translation import _error_code as code_for_message
+
+HEARTBEAT = object()
+_END = object()
+# Codes Codex (and the openai SDK) understand in `response.failed`.
+KNOWN_CODES = frozenset(
+    {"context_length_exceeded", "rate_limit_exceeded", "server_is_overloaded", "usage_limit_reached",
+     "insufficient_quota", "invalid_prompt"}
+)  # fmt: skip
+
+
+def failed_code(error: APIError) -> str:
+    """The `response.failed` code for an error that would have been an HTTP status before the commit."""
+    if error.type == "usage_limit_reached" or error.code == "usage_limit_reached":
+        return "usage_limit_reached"
+    if error.code in KNOWN_CODES:
+        return error.code  # type: ignore[return-value]
+    by_text = code_for_message(error.message)
+    if by_text != "server_error":
+        return by_text
+    if error.status == 429:
+        return "rate_limit_exceeded"
+    if error.status == 503:
+        return "server_is_overloaded"
+    return "server_error"
+
+
+async def with_heartbeats(source: AsyncIterator[Any], interval: float) -> AsyncIterator[Any]:
+    """The items of ``source``, and ``HEARTBEAT`` whenever it has been silent for ``interval`` seconds."""
+    queue: asyncio.Queue[tuple[Any, BaseException | None]] = asyncio.Queue(maxsize=64)
+
+    async def pump() -> None:
+        try:
+            async for item in source:
+                await queue.put((item, None))
+        except Exception as exc:  # handed to the consumer, raised there
+            await queue.put((_END, exc))
+        else:
+            await queue.put((_END, None))
+
+    task = asyncio.ensure_future(pump())
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(interval):
+                    item, error = await queue.get()
+            except TimeoutError:
+                yield HEARTBEAT
+                continue
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _sse(events: list[dict[str, Any]]) -> bytes:
+    return b"".join(encode_sse(event) for event in events)
+
+
+async def relay(
+    ctx: RequestContext,
+    upstream: AsyncIterator[bytes],
+    events: ResponseEventStream,
+    *,
+    heartbeat_seconds: float,
+    on_final: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+) -> AsyncIterator[bytes]:
+    """The client's SSE bytes for one streamed request (see the module notes)."""
+
+    async def ending(batch: list[dict[str, Any]]) -> bytes:
+        # The final Response is known: keep it (store: true) before the client can ask for it.
+        usage = events.usage
+        if usage is not None:
+            ctx.usage.input_tokens = usage["input_tokens"]
+            ctx.usage.output_tokens = usage["output_tokens"]
+        status = events.response.get("status")
+        if status == "failed":
+            ctx.status = 502
+        if on_final is not None:
+            await on_final(events.response)
+        return _sse(batch)
+
+    yield _sse(events.opening())
+    while True:
+        failure: str | None = None
+        try:
+            lines = with_heartbeats(iter_lines(upstream), heartbeat_seconds)
+            async with contextlib.aclosing(lines):
+                async for line in lines:
+                    if line is HEARTBEAT:
+                        yield encode_sse(events.heartbeat())
+                        continue
+                    try:
+                        chunk = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        chunk = None
+                    if not isinstance(chunk, dict):
+                        failure = f"upstream sent a line that is not a JSON object: {line[:200]!r}"
+                        break
+                    if not events.has_output and chunk.get("error") is not None:
+                        said = chunk["error"]
+                        failure = str(said.get("message", said) if isinstance(said, dict) else said)
+                        break
+                    batch = events.feed(chunk)
+                    if events.finished:
+                        yield await ending(batch)
+                        return
+                    if batch:
+                        yield _sse(batch)
+            if failure is None:
+                failure = UPSTREAM_ENDED_EARLY
+        except MidStreamError as error:
+            failure = error.message
+        except APIError as error:
+            # The opening failed after the commit: no candidate is left. Same meaning as the HTTP
+            # status the client would have got a moment earlier.
+            batch = events.fail(error.message, failed_code(error))
+            if error.extra:
+                batch[-1]["response"]["error"].update(error.extra)
+            yield await ending(batch)
+            return
+        if not events.has_output and isinstance(upstream, UpstreamStream) and await upstream.failover(failure):
+            continue
+        yield await ending(events.fail(failure, code_for_message(failure)))
+        return

@@ -1,0 +1,101 @@
+"""Stored responses: ``store: true`` (OpenAI's default) keeps the Response and its conversation.
+
+A row holds the final Response object (what ``GET /v1/responses/{id}`` returns) and the upstream
+conversation up to and including this answer (what ``previous_response_id`` continues from), never
+the request's ``instructions``: like OpenAI, instructions are not carried over to the next response.
+
+Writes run as background tasks (``state.spawn``), so a client that goes away cannot cancel them,
+but the request waits for its write (up to ``WRITE_WAIT_SECONDS``) before it sends the final event
+or body: a ``GET`` the client sends right after must find the row, on any worker. Only requests
+that store pay that wait (one INSERT); ``store: false`` (Codex) costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from proxy.errors import InvalidRequest
+from proxy.state import AppState
+from proxy.storage.models import StoredResponse
+
+from .input_translation import translate_input
+from .sealing import ThinkingSealer
+from .tool_mapping import ToolMap
+
+log = logging.getLogger("llmgate")
+WRITE_WAIT_SECONDS = 5.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _live(user_id: int, response_id: str) -> Any:
+    return StoredResponse.filter(id=response_id, user_id=user_id, expires_at__gt=_now())
+
+
+def answer_messages(output: list[dict[str, Any]], tool_map: ToolMap, sealer: ThinkingSealer) -> list[dict[str, Any]]:
+    """A Response's output items as upstream messages: they are valid input items, so the input
+    translation turns them into the assistant turn (thinking, text, tool calls) the model produced."""
+    items = [item for item in output if item.get("type") in ("message", "reasoning", "function_call", "custom_tool_call")]
+    try:
+        return translate_input(None, items, tool_map=tool_map, sealer=sealer)
+    except InvalidRequest:  # an item cut off by a failure; the conversation stays usable without it
+        return []
+
+
+async def conversation(user_id: int, response_id: str) -> list[dict[str, Any]]:
+    """The upstream messages ``previous_response_id`` continues; 400 when it is unknown to this user."""
+    messages = await _live(user_id, response_id).first().values_list("messages", flat=True)
+    if messages is None:
+        raise InvalidRequest(
+            f"Previous response with id '{response_id}' not found. Responses are kept only when stored "
+            "(store: true), only for their owner, and only until they expire.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    return list(messages)  # type: ignore[call-overload]
+
+
+async def save(
+    state: AppState,
+    *,
+    user_id: int,
+    response: dict[str, Any],
+    messages: list[dict[str, Any]],
+    previous_response_id: str | None,
+    retention_hours: float,
+) -> None:
+    """Write the row in the background and wait (bounded) for it; see the module notes."""
+    task = state.spawn(
+        StoredResponse.create(
+            id=response["id"],
+            user_id=user_id,
+            expires_at=_now() + timedelta(hours=retention_hours),
+            previous_response_id=previous_response_id,
+            messages=messages,
+            response=response,
+        )
+    )
+    try:
+        await asyncio.wait_for(asyncio.shield(task), WRITE_WAIT_SECONDS)
+    except TimeoutError:
+        log.warning("storing response %s takes longer than %ss; not waiting for it", response["id"], WRITE_WAIT_SECONDS)
+    except Exception as exc:  # the answer still goes out; state.spawn logs the failure too
+        log.error("could not store response %s: %r", response["id"], exc)
+
+
+async def fetch(user_id: int, response_id: str) -> dict[str, Any] | None:
+    response = await _live(user_id, response_id).first().values_list("response", flat=True)
+    return None if response is None else dict(response)  # type: ignore[call-overload]
+
+
+async def delete(user_id: int, response_id: str) -> bool:
+    return bool(await StoredResponse.filter(id=response_id, user_id=user_id).delete())
+
+
+async def purge_expired() -> int:
+    return int(await StoredResponse.filter(expires_at__lte=_now()).delete())
