@@ -24,6 +24,7 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_WORKERS": ("server", "workers"),
     "LLMGATE_MAX_BODY_BYTES": ("server", "max_body_bytes"),
     "LLMGATE_GRACEFUL_SHUTDOWN_SECONDS": ("server", "graceful_shutdown_seconds"),
+    "LLMGATE_REQUEST_TIMEOUT": ("server", "request_timeout"),
     "LLMGATE_PUBLIC_URL": ("server", "public_url"),
     "LLMGATE_ACCESS_LOG": ("server", "access_log"),
     "LLMGATE_DATA_DIR": ("storage", "data_dir"),
@@ -72,6 +73,7 @@ class Settings:
     models_cache_seconds: float
     disabled_plugins: tuple[str, ...]
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    request_timeout: float = 60.0
 
     def plugin(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.<name>]`` table (empty when absent)."""
@@ -187,6 +189,7 @@ def load_settings(
         models_cache_seconds=float(upstream["models_cache_seconds"]),
         disabled_plugins=tuple(str(name) for name in disabled),
         plugin_settings={k: v for k, v in plugins.items() if isinstance(v, dict)},
+        request_timeout=float(server.get("request_timeout", 60.0)),
     )
 
 

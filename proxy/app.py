@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import traceback
@@ -9,7 +10,7 @@ from typing import Any
 
 import orjson
 from sanic import Request, Sanic
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestTimeout, SanicException
 from sanic.response import HTTPResponse
 
 from config.settings import Settings
@@ -28,11 +29,32 @@ _app_numbers = itertools.count(1)
 MODELS_ENDPOINT = Endpoint("GET", "/v1/models")
 
 
+class BoundedRequest(Request):
+    """A request whose body must arrive whole within ``REQUEST_TIMEOUT``.
+
+    Sanic's own request timer restarts with every byte and, once the head is in, the body is
+    read under the (long) response timeout, so a client trickling a body would hold a
+    connection for as long as it likes. Sanic calls ``receive_body`` for every route.
+    """
+
+    async def receive_body(self) -> None:
+        if self.body:
+            return
+        try:
+            await asyncio.wait_for(super().receive_body(), self.app.config.REQUEST_TIMEOUT)
+        except TimeoutError:
+            if self.stream is not None:
+                # Close after the 408 instead of draining the rest of a body that is not coming.
+                self.stream.keep_alive = False
+                self.stream.request_body = None
+            raise RequestTimeout("The request body did not arrive in time.") from None
+
+
 def create_app(settings: Settings, *, extra_plugins: dict[str, Any] | None = None, name: str | None = None) -> Sanic:
     runner, plugin_infos = build_runner(settings, extra_plugins)
     state = AppState(settings, runner, plugin_infos, SecretBox(settings.secret_bytes))
     # Sanic keeps a registry of app names per process; tests build many apps.
-    app = Sanic(name or f"llmgate_{next(_app_numbers)}")
+    app = Sanic(name or f"llmgate_{next(_app_numbers)}", request_class=BoundedRequest)
     app.ctx.state = state
     _configure(app, settings)
     _add_api_routes(app, state)
@@ -47,7 +69,7 @@ def create_app(settings: Settings, *, extra_plugins: dict[str, Any] | None = Non
 def _configure(app: Sanic, settings: Settings) -> None:
     config = app.config
     config.REQUEST_MAX_SIZE = settings.max_body_bytes
-    config.REQUEST_TIMEOUT = 60  # a request must arrive whole within a minute (slow clients)
+    config.REQUEST_TIMEOUT = settings.request_timeout  # slow clients: see BoundedRequest
     # Non-streaming answers wait for the whole generation; streams are not bound by this.
     config.RESPONSE_TIMEOUT = settings.upstream_read_timeout * 2
     config.KEEP_ALIVE_TIMEOUT = 75
@@ -115,15 +137,20 @@ def _render_exception(request: Request, exception: Exception) -> HTTPResponse:
             message = f"Unknown endpoint: {request.method} {request.path}"
         elif status == 405:
             message = f"Method {request.method} is not allowed on {request.path}"
+        elif status == 413 and "header" in message.lower():
+            limit = request.app.config.REQUEST_MAX_HEADER_SIZE
+            message = f"The request headers are larger than this server's limit of {limit} bytes."
         elif status == 413:
             limit = request.app.config.REQUEST_MAX_SIZE
             message = f"The request body is larger than this server's limit of {limit} bytes."
         error_type = "invalid_request_error" if 400 <= status < 500 else "server_error"
-        error = APIError(message, status=status, type=error_type, code={413: "payload_too_large", 404: "unknown_url"}.get(status))
+        code = {413: "payload_too_large", 404: "unknown_url", 408: "request_timeout"}.get(status)
+        error = APIError(message, status=status, type=error_type, code=code)
     else:
         log.error("unhandled error on %s %s\n%s", request.method, request.path, traceback.format_exc())
         error = APIError("The gateway failed to handle this request.", status=500, type="server_error")
-    if not request.path.startswith("/v1") and not isinstance(exception, APIError):
+    # "*": the request line never arrived whole (a protocol error), so it may well be an API call.
+    if not request.path.startswith(("/v1", "*")) and not isinstance(exception, APIError):
         return request.app.error_handler.default(request, exception)
     return HTTPResponse(error.body(), status=error.status, headers=error.headers, content_type="application/json")
 

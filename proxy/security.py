@@ -24,7 +24,9 @@ def new_api_key() -> str:
 
 def hash_api_key(secret: str) -> str:
     """API keys carry 256 random bits, so a fast hash is as safe as a slow one and keeps auth cheap."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    # surrogateescape: a header with bytes that are not UTF-8 (Sanic keeps them as surrogates)
+    # hashes to something no stored key has, instead of failing the request with a 500.
+    return hashlib.sha256(secret.encode(errors="surrogateescape")).hexdigest()
 
 
 def display_prefix(secret: str) -> str:
