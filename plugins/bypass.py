@@ -92,8 +92,14 @@ class BypassMode:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
             parsed = None
-        if isinstance(parsed, dict):
-            _record_usage(ctx, parsed.get("usage"))
+        if not isinstance(parsed, dict):
+            # A proxy's HTML page or a broken upstream: the client expects a chat completion.
+            label = ctx.upstream.label if ctx.upstream else "?"
+            error = UpstreamError(f"upstream {label} answered {status} with a body that is not a JSON object",
+                                  code="upstream_error")
+            ctx.status = error.status
+            return ClientResponse(error.status, error.body())
+        _record_usage(ctx, parsed.get("usage"))
         return ClientResponse(status, body)
 
     @hookimpl
