@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, extra_plugins: dict[str, Any] | None = Non
     _add_fallback_routes(app)
     app.error_handler.add(Exception, _render_exception)
     app.register_listener(_start_worker, "before_server_start")
+    app.register_listener(_mark_ready, "after_server_start")
     app.register_listener(_stop_worker, "after_server_stop")
     return app
 
@@ -160,7 +161,12 @@ async def _start_worker(app: Sanic) -> None:
     await open_database(state.settings)
     state.http = make_http_client(state.settings)
     await state.runner.each("startup", state=state)
-    state.ready = True
+
+
+async def _mark_ready(app: Sanic) -> None:
+    # Not before: Sanic installs its SIGTERM handler between listening and this event, and a
+    # supervisor that stops the gateway as soon as /healthz says ok must get a graceful stop.
+    app.ctx.state.ready = True
 
 
 async def _stop_worker(app: Sanic) -> None:
