@@ -47,7 +47,8 @@ def test_session_limit_marks_the_key_and_moves_on(keyed_gateway, fake: FakeOllam
     before = datetime.now(UTC)
     assert user.chat().status_code == 200
     assert bearers(fake) == [A, B]
-    row = wait_for(gateway, lambda: OllamaKey.get(id=user.key_ids[A]), lambda r: r.exhausted_until is not None)
+    # The marks are written in the background: wait for the last of the writes.
+    row = wait_for(gateway, lambda: OllamaKey.get(id=user.key_ids[A]), lambda r: r.last_error is not None)
     assert row.exhausted_window == "session"
     assert row.exhausted_until == windows.session_reset(before)
     assert row.exhausted_since is not None and "session usage limit" in (row.last_error or "")
