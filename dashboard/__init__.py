@@ -1,0 +1,70 @@
+"""The dashboard plugin: a Sanic blueprint at /dashboard with server-rendered pages.
+
+People register, sign in, create API keys, add Ollama Cloud keys (through the ``ollama_keys``
+plugin's service when it is enabled), choose their model, and see usage; admins manage users.
+Templates are rendered with one Jinja2 environment per app; CSS and JS are static files, so the
+Content-Security-Policy allows no inline script.
+
+Settings (``[plugins.dashboard]``): ``registration_open`` (default true); optionally
+``signin_free_failures`` (per account, default 5) and ``signin_free_failures_per_address``
+(default 20) before failed sign-ins are slowed down (see ``dashboard.throttle``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+
+from dashboard import sessions
+from dashboard.routes import admin, auth, guide, home, keys, ollama_keys, usage
+from dashboard.throttle import SignInThrottle
+from dashboard.web import PREFIX, STATIC_DIR, add_security_headers, make_environment, not_found
+from proxy.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from sanic import Sanic
+
+    from config.settings import Settings
+    from proxy.state import AppState
+
+NAME = "dashboard"
+SESSION_CLEANUP_SECONDS = 3600.0
+AREAS = (auth, home, keys, ollama_keys, usage, admin, guide)
+
+
+def build_blueprint() -> Blueprint:
+    blueprint = Blueprint(NAME, url_prefix=PREFIX)
+    for area in AREAS:
+        for handler, path, methods in area.ROUTES:
+            name = f"{area.__name__.rsplit('.', 1)[-1]}_{handler.__name__}_{methods[0].lower()}"
+            blueprint.add_route(handler, path, methods=methods, name=name)
+    blueprint.static("/static", STATIC_DIR, name="static")
+
+    async def unknown_page(request: Request, path: str) -> HTTPResponse:
+        if not path.strip("/") and request.method == "GET":  # the router hands "/dashboard/" here
+            return await home.home(request)
+        return not_found(request)
+
+    # An HTML 404 with the security headers, rather than the app's JSON one.
+    blueprint.add_route(unknown_page, "/<path:path>", methods=["GET", "POST"], name="unknown_page")
+    blueprint.middleware(add_security_headers, "response")
+    return blueprint
+
+
+@hookimpl
+def register_routes(app: Sanic, settings: Settings) -> None:
+    options = settings.plugin(NAME)
+    app.ctx.dashboard_templates = make_environment()
+    app.ctx.dashboard_throttle = SignInThrottle(
+        account_free_failures=int(options.get("signin_free_failures", 5)),
+        address_free_failures=int(options.get("signin_free_failures_per_address", 20)),
+    )
+    app.blueprint(build_blueprint())
+    app.add_route(home.root, "/", methods=["GET"], name="dashboard_root")
+
+
+@hookimpl
+def startup(state: AppState) -> None:
+    state.every(SESSION_CLEANUP_SECONDS, sessions.delete_expired)

@@ -1,0 +1,53 @@
+"""Administration: every user, disabling and enabling them, and global usage."""
+
+from __future__ import annotations
+
+from sanic import Request
+from sanic.response import HTTPResponse, redirect
+
+from dashboard.routes.usage import per_key_totals, windows
+from dashboard.web import PREFIX, admin_only, not_found, render, state_of, user_id
+from proxy.storage.models import ApiKey, DashboardSession, User
+
+
+async def _admin_page(request: Request, status: int = 200, error: str | None = None) -> HTTPResponse:
+    users = await User.all().order_by("username")
+    active_keys: dict[int, int] = {}
+    for owner in await ApiKey.filter(revoked_at=None).values_list("user_id", flat=True):
+        active_keys[owner] = active_keys.get(owner, 0) + 1  # type: ignore[index]
+    return render(
+        request, "admin.html", status=status, error=error,
+        users=users, active_keys=active_keys,
+        user_totals=await per_key_totals("user_id", None),
+        windows=await windows(user_id=None),
+    )
+
+
+admin_page = admin_only(_admin_page)
+
+
+def _set_disabled(disabled: bool):  # type: ignore[no-untyped-def]
+    @admin_only
+    async def handler(request: Request, target_id: int) -> HTTPResponse:
+        target = await User.filter(id=target_id).first()
+        if target is None:
+            return not_found(request)
+        if target.id == user_id(request):
+            return await _admin_page(request, status=400, error="You cannot disable your own account.")
+        target.disabled = disabled
+        await target.save(update_fields=["disabled"])
+        if disabled:
+            await DashboardSession.filter(user_id=target.id).delete()
+        # This worker forgets cached keys at once; other workers within the auth cache TTL.
+        state_of(request).invalidate_auth()
+        return redirect(f"{PREFIX}/admin?done={'disabled' if disabled else 'enabled'}")
+
+    handler.__name__ = "disable_user" if disabled else "enable_user"
+    return handler
+
+
+ROUTES = [
+    (admin_page, "/admin", ["GET"]),
+    (_set_disabled(True), "/admin/users/<target_id:int>/disable", ["POST"]),
+    (_set_disabled(False), "/admin/users/<target_id:int>/enable", ["POST"]),
+]

@@ -1,0 +1,64 @@
+"""The service guide, filled in with this server's URL; readable before signing in."""
+
+from __future__ import annotations
+
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from dashboard import sessions
+from dashboard.routes.keys import MODE_HINTS
+from dashboard.web import render, server_url, settings_of, state_of
+
+CODEX_CONFIG_PATH = "/v1/codex/config.toml"
+
+
+def has_route(request: Request, path: str) -> bool:
+    wanted = path.strip("/")
+    return any(route.path.strip("/") == wanted for route in request.app.router.routes)
+
+
+def codex_config(request: Request, base_url: str, model: str) -> str:
+    """The emulator's own config.toml when the emulator plugin is there; a minimal one otherwise."""
+    if "emulator" in state_of(request).runner.modes:
+        try:
+            from plugins.emulator import config as emulator_config
+            from plugins.emulator.codex_setup import config_toml
+
+            return config_toml(base_url, emulator_config.load(settings_of(request)))
+        except (ImportError, AttributeError, TypeError, ValueError):  # an older or changed emulator
+            pass
+    return (
+        f'model = "{model}"\n'
+        'model_provider = "llmgate"\n\n'
+        "[model_providers.llmgate]\n"
+        'name = "llmgate"\n'
+        f'base_url = "{base_url}/v1"\n'
+        'env_key = "LLMGATE_API_KEY"\n'
+        'wire_api = "responses"\n'
+    )
+
+
+async def guide_page(request: Request) -> HTTPResponse:
+    request.ctx.session = await sessions.load_session(request)
+    url = server_url(request)
+    settings = settings_of(request)
+    modes = state_of(request).runner.modes
+    emulator_models = list(settings.plugin("emulator").get("models", ["gpt-5.4"])) or ["gpt-5.4"]
+    return render(
+        request, "guide.html",
+        server_url=url,
+        modes=[
+            {"name": name, "hint": MODE_HINTS.get(name, spec.description), "description": spec.description,
+             "endpoints": [str(endpoint) for endpoint in spec.endpoints]}
+            for name, spec in sorted(modes.items(), key=lambda item: (item[0] != "emulator", item[0]))
+        ],
+        default_model=settings.default_model,
+        emulator_model=emulator_models[0],
+        codex_config=codex_config(request, url, emulator_models[0]),
+        codex_config_url=url + CODEX_CONFIG_PATH if has_route(request, CODEX_CONFIG_PATH) else None,
+    )
+
+
+ROUTES = [
+    (guide_page, "/guide", ["GET"]),
+]
