@@ -30,10 +30,10 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "shared_upstream": "plugins.shared_upstream",
     "upstream_models": "plugins.upstream_models",
     "usage_recorder": "plugins.usage_recorder",
+    "metrics": "plugins.metrics",
     "rate_limits": "plugins.rate_limits",
     "bypass": "plugins.bypass:BypassMode",
     "ollama_keys": "plugins.ollama_keys.plugin",
-    "dashboard": "dashboard",
     "emulator": "plugins.emulator:EmulatorMode",
 }
 
