@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "rate_limits": "plugins.rate_limits",
     "bypass": "plugins.bypass:BypassMode",
     "ollama_keys": "plugins.ollama_keys.plugin",
+    "dashboard": "dashboard",
     "emulator": "plugins.emulator:EmulatorMode",
 }
 
