@@ -1,0 +1,160 @@
+"""Several worker processes, and several instances on one PostgreSQL, as ``llmgate serve`` runs them.
+
+Each gateway here is a real subprocess; the fake Ollama runs in the test process.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fake_ollama import FakeOllama
+from tests.support.databases import PG_SKIP_REASON, create_pg_database, drop_pg_database, pg_admin_url
+from tests.support.gateway import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def gateway_env(tmp_path: Path, fake: FakeOllama, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMGATE_")}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        LLMGATE_DATA_DIR=str(tmp_path / "data"),
+        LLMGATE_UPSTREAM_URL=fake.url,
+        LLMGATE_SECRET_KEY="test-secret-key-0123456789",
+        **extra,
+    )
+    return env
+
+
+def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run([sys.executable, "-m", "proxy.cli", *args], env=env, cwd=ROOT, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def new_key(env: dict[str, str], username: str = "alice") -> str:
+    cli(env, "user", "create", username, "--password-stdin", stdin="correct horse battery\n")
+    return cli(env, "api-key", "create", username, "--mode", "bypass").strip().splitlines()[-1]
+
+
+class Served:
+    """``llmgate serve`` in a subprocess; stopped with SIGTERM like a service manager does."""
+
+    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        env = {**env, "LLMGATE_PORT": str(self.port), "LLMGATE_WORKERS": str(workers)}
+        self.process = subprocess.Popen([sys.executable, "-m", "proxy.cli", "serve"], env=env, cwd=ROOT,
+                                        stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"llmgate serve exited:\n{log.read_text()[-3000:]}"
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"llmgate serve did not become ready:\n{log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def chat(self, key: str) -> httpx.Response:
+        # A new connection each time, so the kernel hands requests to whichever worker accepts.
+        with httpx.Client(timeout=10) as client:
+            return client.post(self.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {key}"})
+
+    def worker_pid(self) -> str:
+        with httpx.Client(timeout=10) as client:
+            text = client.get(self.url + "/metrics").text
+        match = re.search(r'llmgate_worker_info\{pid="(\d+)"\}', text)
+        assert match, text
+        return match.group(1)
+
+
+@pytest.fixture
+def served() -> Iterator[list[Served]]:
+    running: list[Served] = []
+    yield running
+    for gateway in running:
+        gateway.stop()
+
+
+def test_two_workers_serve_requests(tmp_path: Path, fake: FakeOllama, served: list[Served]) -> None:
+    env = gateway_env(tmp_path, fake)
+    key = new_key(env)
+    gateway = Served(env, workers=2, log=tmp_path / "serve.log")
+    served.append(gateway)
+    pids: set[str] = set()
+    deadline = time.monotonic() + 30
+    while len(pids) < 2:
+        assert time.monotonic() < deadline, f"only worker(s) {pids} answered"
+        response = gateway.chat(key)
+        assert response.status_code == 200, response.text
+        pids.add(gateway.worker_pid())
+    # Both workers share the database: a key made after they started works in each of them.
+    late_key = cli(env, "api-key", "create", "alice", "--mode", "bypass").strip().splitlines()[-1]
+    answered: set[str] = set()
+    deadline = time.monotonic() + 30
+    while answered != pids:
+        assert time.monotonic() < deadline, f"the new key was not served by every worker: {answered}"
+        assert gateway.chat(late_key).status_code == 200
+        answered.add(gateway.worker_pid())
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    if not pg_admin_url():
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL tests: " + PG_SKIP_REASON)
+        pytest.skip(PG_SKIP_REASON)
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
+
+
+def test_revocation_reaches_another_instance_within_the_cache_bound(
+    tmp_path: Path, fake: FakeOllama, served: list[Served], pg_url: str
+) -> None:
+    cache_seconds = 1.0
+    env = gateway_env(tmp_path, fake, LLMGATE_DATABASE_URL=pg_url, LLMGATE_AUTH_CACHE_SECONDS=str(cache_seconds))
+    key = new_key(env)
+    first = Served(env, workers=1, log=tmp_path / "first.log")
+    served.append(first)
+    second = Served(env, workers=1, log=tmp_path / "second.log")
+    served.append(second)
+    # Both instances know the key (and now hold it in their auth caches).
+    assert first.chat(key).status_code == 200
+    assert second.chat(key).status_code == 200
+    prefix = key[:12]
+    cli(env, "api-key", "revoke", prefix)
+    revoked_at = time.monotonic()
+    refused: dict[str, float] = {}
+    while len(refused) < 2:
+        elapsed = time.monotonic() - revoked_at
+        assert elapsed < cache_seconds + 2, f"still accepted {elapsed:.1f} s after revocation (refused: {refused})"
+        for name, gateway in (("first", first), ("second", second)):
+            if name not in refused and gateway.chat(key).status_code == 401:
+                refused[name] = elapsed
+        time.sleep(0.05)
+    assert max(refused.values()) <= cache_seconds + 1
