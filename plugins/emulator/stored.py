@@ -33,6 +33,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# No stored id is longer; a longer one from a client is simply unknown (the ORM would refuse to
+# query it, a 500 found by schemathesis).
+ID_MAX_LENGTH = StoredResponse._meta.fields_map["id"].max_length
+
+
+def _possible(response_id: str) -> bool:
+    return len(response_id) <= ID_MAX_LENGTH
+
+
 def _live(user_id: int, response_id: str) -> Any:
     return StoredResponse.filter(id=response_id, user_id=user_id, expires_at__gt=_now())
 
@@ -49,7 +58,9 @@ def answer_messages(output: list[dict[str, Any]], tool_map: ToolMap, sealer: Thi
 
 async def conversation(user_id: int, response_id: str) -> list[dict[str, Any]]:
     """The upstream messages ``previous_response_id`` continues; 400 when it is unknown to this user."""
-    messages = await _live(user_id, response_id).first().values_list("messages", flat=True)
+    messages = None
+    if _possible(response_id):
+        messages = await _live(user_id, response_id).first().values_list("messages", flat=True)
     if messages is None:
         raise InvalidRequest(
             f"Previous response with id '{response_id}' not found. Responses are kept only when stored "
@@ -89,11 +100,15 @@ async def save(
 
 
 async def fetch(user_id: int, response_id: str) -> dict[str, Any] | None:
+    if not _possible(response_id):
+        return None
     response = await _live(user_id, response_id).first().values_list("response", flat=True)
     return None if response is None else dict(response)  # type: ignore[call-overload]
 
 
 async def delete(user_id: int, response_id: str) -> bool:
+    if not _possible(response_id):
+        return False
     return bool(await StoredResponse.filter(id=response_id, user_id=user_id).delete())
 
 
