@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "ollama_keys": "plugins.ollama_keys.plugin",
     "dashboard": "dashboard",
     "emulator": "plugins.emulator:EmulatorMode",
+    "openapi": "plugins.openapi",
 }
 
 # Without these the gateway cannot serve a request safely.
