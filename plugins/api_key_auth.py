@@ -29,8 +29,16 @@ class LastUsed:
 
     async def flush(self) -> None:
         pending, self.pending = self.pending, {}
-        for api_key_id, when in pending.items():
-            await ApiKey.filter(id=api_key_id).update(last_used_at=when)
+        written = 0
+        try:
+            for api_key_id, when in pending.items():
+                await ApiKey.filter(id=api_key_id).update(last_used_at=when)
+                written += 1
+        except BaseException:
+            # The database may be restarting: keep what was not written (newer touches win).
+            for api_key_id, when in list(pending.items())[written:]:
+                self.pending.setdefault(api_key_id, when)
+            raise
 
 
 def bearer_token(ctx: RequestContext) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 
@@ -12,16 +13,32 @@ from proxy.storage.models import UsageRecord
 
 NAME = "usage_recorder"
 FLUSH_SECONDS = 1.0
+# Records kept in memory while the database is unreachable (about 1 KiB each); beyond this the
+# oldest are dropped, so an outage cannot exhaust the worker's memory.
+MAX_PENDING = 100_000
+
+log = logging.getLogger("llmgate")
 
 
 class UsageBuffer:
-    def __init__(self) -> None:
+    def __init__(self, max_pending: int = MAX_PENDING) -> None:
         self.pending: list[UsageRecord] = []
+        self.max_pending = max_pending
 
     async def flush(self) -> None:
-        if self.pending:
-            pending, self.pending = self.pending, []
-            await UsageRecord.bulk_create(pending)
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        try:
+            await UsageRecord.bulk_create(pending)  # one transaction: all rows or none
+        except BaseException:
+            # Keep them for the next flush (the database may be restarting), oldest first.
+            self.pending = pending + self.pending
+            overflow = len(self.pending) - self.max_pending
+            if overflow > 0:
+                del self.pending[:overflow]
+                log.error("usage buffer full while the database is unavailable: dropped %d records", overflow)
+            raise
 
 
 @hookimpl

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from sanic import Request, Sanic
-from sanic.exceptions import RequestTimeout, SanicException
+from sanic.exceptions import RequestTimeout, SanicException, ServiceUnavailable
 from sanic.response import HTTPResponse
 
 from config.settings import Settings
@@ -20,7 +20,7 @@ from proxy.errors import APIError, NotFound
 from proxy.plugin_host import build_runner
 from proxy.security import SecretBox
 from proxy.state import AppState
-from proxy.storage.database import close_database, open_database
+from proxy.storage.database import close_database, is_database_unavailable, open_database
 from proxy.upstream import make_http_client
 
 log = logging.getLogger("llmgate")
@@ -147,6 +147,14 @@ def _render_exception(request: Request, exception: Exception) -> HTTPResponse:
         error_type = "invalid_request_error" if 400 <= status < 500 else "server_error"
         code = {413: "payload_too_large", 404: "unknown_url", 408: "request_timeout"}.get(status)
         error = APIError(message, status=status, type=error_type, code=code)
+    elif is_database_unavailable(exception):
+        # Transient: the database is restarting or unreachable; the pool reconnects by itself.
+        log.warning("database unavailable on %s %s: %r", request.method, request.path, exception)
+        error = APIError(
+            "The gateway's database is unavailable at the moment; try again shortly.",
+            status=503, type="server_error", code="service_unavailable", headers={"retry-after": "2"},
+        )  # fmt: skip
+        exception = ServiceUnavailable(error.message, headers=error.headers)
     else:
         log.error("unhandled error on %s %s\n%s", request.method, request.path, traceback.format_exc())
         error = APIError("The gateway failed to handle this request.", status=500, type="server_error")

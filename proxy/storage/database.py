@@ -99,6 +99,35 @@ async def make_migrations(database_url: str, name: str = "update", root: Path = 
         await Tortoise.close_connections()
 
 
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) means the database cannot be reached right now.
+
+    A refused or dropped connection, PostgreSQL shutting down or starting up: the request may
+    well succeed in a moment, so clients get a 503 rather than a 500. The asyncpg pool reconnects
+    on the next query once the server is back.
+    """
+    import asyncpg
+    from tortoise.exceptions import DBConnectionError
+
+    unavailable = (
+        ConnectionError,  # refused, reset (OSError); tortoise's DBConnectionError is one too
+        DBConnectionError,
+        asyncpg.PostgresConnectionError,  # class 08: the connection failed or is gone
+        asyncpg.exceptions.OperatorInterventionError,  # class 57P: shutting down, cannot connect now
+        asyncpg.exceptions.ConnectionDoesNotExistError,
+    )
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, unavailable):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def default_postgres_placeholder() -> str:
     """An offline PostgreSQL URL for generating migrations: nothing connects to it."""
     return os.environ.get("LLMGATE_TEST_DATABASE_URL", "postgres://llmgate@127.0.0.1:5432/llmgate")
