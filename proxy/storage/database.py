@@ -64,13 +64,17 @@ async def close_database() -> None:
     await Tortoise.close_connections()
 
 
-async def migrate(database_url: str) -> list[str]:
-    """Apply every migration the database lacks; returns the names applied."""
+async def migrate(database_url: str, root: Path = MIGRATIONS_ROOT) -> list[str]:
+    """Apply every migration the database lacks; returns the names applied.
+
+    ``root`` holds a ``<dialect>/models/`` folder per dialect (tests pass a copy holding a prefix
+    of the history to build a database at an earlier schema).
+    """
     from aerich import Command
 
     _prepare_sqlite(database_url)
     command = Command(
-        tortoise_config(database_url), app="models", location=str(migrations_dir(database_url))
+        tortoise_config(database_url), app="models", location=str(migrations_dir(database_url, root))
     )
     await command.init()
     try:
