@@ -170,12 +170,15 @@ def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subproces
 HTTPX2_SERVE = "import sys, httpx2; httpx2.alias_httpx(); from proxy.cli import main; sys.exit(main(['serve']))"
 
 
-def start_gateway(upstream_url: str, engine: str, modes: list[str], workers: int = 1) -> Process:
+def start_gateway(
+    upstream_url: str, engine: str, modes: list[str], workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Process:
     """``llmgate serve`` on a fresh SQLite in a temp dir, with a user and one key per mode."""
     workdir = Path(tempfile.mkdtemp(prefix=f"llmgate-bench-{engine}-"))
     port = free_port()
     # "httpx2" is httpx's own engine with the httpx2 fork standing in for httpx process-wide.
     env = gateway_env(workdir / "data", port, upstream_url, "httpx" if engine == "httpx2" else engine, workers)
+    env.update(extra_env or {})
     created = _cli(env, "user", "create", USER, "--password-stdin", stdin=PASSWORD + "\n")
     if created.returncode:
         raise RuntimeError(f"llmgate user create failed: {created.stderr}")

@@ -277,7 +277,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     modes = args.modes.split(",")
     engines = args.engines.split(",")
     started: list[Process] = []
-    results: dict[str, Any] = {"machine": machine(), "profile": profile.__dict__, "modes": modes, "engines": engines}
+    results: dict[str, Any] = {
+        "machine": machine(), "profile": profile.__dict__, "modes": modes, "engines": engines, "variants": args.variant,
+    }
     try:
         fake = start_fake(Path(os.environ.get("TMPDIR", "/tmp")))
         started.append(fake)
@@ -286,6 +288,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"starting the gateway ({engine} engine) ...", flush=True)
             gateways[engine] = start_gateway(fake.url, engine, modes)
             started.append(gateways[engine])
+        for variant in args.variant:
+            # NAME:VAR=VALUE[,VAR=VALUE]: one more gateway (default engine) with these settings.
+            name, _, assignments = variant.partition(":")
+            extra = dict(item.split("=", 1) for item in assignments.split(",") if "=" in item)
+            print(f"starting the gateway variant {name} ({extra}) ...", flush=True)
+            gateways[name] = start_gateway(fake.url, engines[0], modes, extra_env=extra)
+            started.append(gateways[name])
         litellm = find_litellm() if not args.no_litellm else None
         if litellm:
             print(f"starting LiteLLM ({litellm}) ...", flush=True)
@@ -366,6 +375,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
     parser.add_argument("--engines", default="aiohttp", help="upstream client engines to compare, comma-separated")
     parser.add_argument("--modes", default="bypass,emulator", help="modes to measure, comma-separated")
+    parser.add_argument(
+        "--variant", action="append", default=[], metavar="NAME:VAR=VALUE,...",
+        help="also measure a gateway with these LLMGATE_* settings, e.g. no-metrics:LLMGATE_PLUGINS_DISABLED=metrics",
+    )
     parser.add_argument("--skip-memory", action="store_true", help="leave out (d), the 1,000 open streams")
     parser.add_argument("--no-litellm", action="store_true", help="do not run LiteLLM even when installed")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
