@@ -71,8 +71,11 @@ def _configure(app: Sanic, settings: Settings) -> None:
     config = app.config
     config.REQUEST_MAX_SIZE = settings.max_body_bytes
     config.REQUEST_TIMEOUT = settings.request_timeout  # slow clients: see BoundedRequest
-    # Non-streaming answers wait for the whole generation; streams are not bound by this.
-    config.RESPONSE_TIMEOUT = settings.upstream_read_timeout * 2
+    # Sanic cuts a response that has sent nothing for this long: a non-streaming answer waits for
+    # the whole generation, which the upstream read timeout already bounds, and a stream between
+    # two chunks. The floor keeps a loaded event loop (or a short read timeout) from cutting a
+    # healthy stream: the upstream's own timeout ends a stalled one with a proper error first.
+    config.RESPONSE_TIMEOUT = max(60.0, settings.upstream_read_timeout * 2 + settings.upstream_connect_timeout)
     config.KEEP_ALIVE_TIMEOUT = 75
     config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_seconds
     config.ACCESS_LOG = settings.access_log

@@ -101,8 +101,8 @@ def run_load(gateway: GatewayServer, fake: FakeOllama, keys: dict[str, str]) -> 
 def test_mixed_load_has_no_stream_without_a_terminal_event(start_gateway, fake: FakeOllama) -> None:
     fake.record = False
     try:
-        # Sanic's response timeout is 2 x read_timeout (1 s here) and cuts a committed emulator
-        # stream that is idle that long, so the emulator's heartbeat must come sooner.
+        # A short read timeout so stalled upstreams end quickly; frequent heartbeats so the
+        # emulator's keep-alive path is exercised under load too.
         gateway = start_gateway(env={"LLMGATE_UPSTREAM_READ_TIMEOUT": "0.5"},
                                 overrides={"plugins": {"emulator": {"heartbeat_seconds": 0.25, "commit_after_seconds": 0.25}}})
         keys = {"bypass": make_key(gateway)}
