@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 
-async def iter_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Complete lines (without the newline), the last one even when unterminated. Blank lines skipped."""
+async def iter_line_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    """The complete lines of each network chunk, together: a consumer that translates lines can
+    then answer with one write per chunk instead of one per line. Blank lines skipped."""
     pending = b""
     async for chunk in chunks:
         if pending:
             chunk = pending + chunk
         lines = chunk.split(b"\n")
         pending = lines.pop()
-        for line in lines:
-            if line.strip():
-                yield line
+        batch = [line for line in lines if line.strip()]
+        if batch:
+            yield batch
     if pending.strip():
-        yield pending
+        yield [pending]
 
 
 def sse_data(payload: bytes, event: str | None = None) -> bytes:
