@@ -6,6 +6,7 @@ httpx's own pool. Bodies are read as raw bytes and never decompressed or re-enco
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import httpx
@@ -17,6 +18,37 @@ from proxy.context import Upstream
 
 USER_AGENT = f"llmgate/{__version__}"
 MAX_ERROR_BODY = 64 * 1024
+
+
+class _NoCookies(httpx.Cookies):
+    """A jar that keeps nothing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class UpstreamClient(httpx.AsyncClient):
+    """httpx's client without a cookie jar.
+
+    One client serves every user's keys: a cookie one upstream answer sets must never travel with
+    another user's request. Skipping the jar also saves its per-response parsing (4% of a request).
+    """
+
+    _no_cookies = _NoCookies()
+
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, value: object) -> None:
+        pass
+
+
+@functools.lru_cache(maxsize=4096)
+def upstream_url(base_url: str, path: str) -> httpx.URL:
+    """Parsed once: httpx parses (and IP-checks) a string URL on every request otherwise."""
+    return httpx.URL(base_url + path)
 
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -37,7 +69,7 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
         transport: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits)
     else:
         transport = httpx.AsyncHTTPTransport(limits=limits)
-    return httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
+    return UpstreamClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
 
 
 def upstream_headers(upstream: Upstream, *, json_body: bool = True) -> dict[str, str]:
