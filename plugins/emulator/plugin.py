@@ -39,7 +39,7 @@ from .relay import relay
 from .input_translation import translate_input
 from .request_translation import TranslatedRequest, translate_request
 from .sealing import ThinkingSealer
-from .stream_translation import ResponseEventStream, build_response
+from .stream_translation import ResponseEventStream
 
 NAME = "emulator"
 RESPONSES = Endpoint("POST", "/v1/responses")
@@ -199,15 +199,11 @@ class EmulatorMode:
             chunk = {"error": f"upstream sent an answer that is not JSON: {body[:200]!r}"}
         if not isinstance(chunk, dict):
             chunk = {"error": "upstream sent an answer that is not a JSON object"}
-        response = build_response(
-            chunk,
-            response_id=turn.response_id,
-            model=turn.model,
-            echo=turn.translated.echo,
-            tool_map=turn.translated.tool_map,
-            sealer=self.sealer,
-            include_encrypted=turn.translated.include_encrypted,
-        )
+        # The same event stream as the streaming path, fed one whole answer, so both agree.
+        events = self._events(turn)
+        events.feed(chunk)
+        events.finish()
+        response = events.response
         usage = response.get("usage")
         if usage:
             ctx.usage.input_tokens = usage["input_tokens"]
