@@ -20,9 +20,9 @@ from tests.reliability.helpers import stream_ending
 from tests.support.accounts import make_key
 from tests.support.gateway import GatewayServer
 
-REQUESTS = int(os.environ.get("LLMGATE_LOAD_REQUESTS", "1000"))
+REQUESTS = int(os.environ.get("LLMGATE_LOAD_REQUESTS", "2500"))
 CONCURRENCY = 50
-TIME_LIMIT = 30.0
+TIME_LIMIT = 60.0
 FAULT_SHARE = 0.2
 FAULTS = [
     Reply(content="partial", mid_stream_error="runner crashed"),
