@@ -41,7 +41,9 @@ class BoundedRequest(Request):
         if self.body:
             return
         try:
-            await asyncio.wait_for(super().receive_body(), self.app.config.REQUEST_TIMEOUT)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for starts a task per request.
+            async with asyncio.timeout(self.app.config.REQUEST_TIMEOUT):
+                await super().receive_body()
         except TimeoutError:
             if self.stream is not None:
                 # Close after the 408 instead of draining the rest of a body that is not coming.

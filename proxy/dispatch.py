@@ -8,7 +8,7 @@ import orjson
 
 from proxy.context import RequestContext, UpstreamFailure
 from proxy.errors import APIError, UpstreamError
-from proxy.upstream import MAX_ERROR_BODY, error_message, upstream_headers, upstream_model, upstream_url
+from proxy.upstream import MAX_ERROR_BODY, error_message, proxied_headers, upstream_model, upstream_url
 
 _SERVER_ERROR_RETRIES = "core.server_error_retries"
 # Sent with a transient 429: clients (the openai SDK, Codex) retry a 429 only when told when to.
@@ -108,12 +108,10 @@ async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[httpx.Resp
         upstream = ctx.candidates[index]
         if await runner.first("upstream_attempt", ctx, upstream=upstream) is False:
             continue
-        request = client.build_request(
-            ureq.method, upstream_url(upstream.base_url, ureq.path), content=_body_for(ctx, index),
-            headers=upstream_headers(upstream),
-        )
         try:
-            response = await client.send(request, stream=True)
+            response = await client.open(
+                ureq.method, upstream_url(upstream.base_url, ureq.path), _body_for(ctx, index), proxied_headers(upstream)
+            )
         except httpx.HTTPError as exc:
             failure = UpstreamFailure(upstream, None, f"could not reach upstream {upstream.label}: {_describe(exc)}")
         else:

@@ -36,6 +36,10 @@ class UpstreamClient(httpx.AsyncClient):
 
     _no_cookies = _NoCookies()
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._timeouts = self.timeout.as_dict()
+
     @property  # type: ignore[override]
     def cookies(self) -> httpx.Cookies:
         return self._no_cookies
@@ -43,6 +47,15 @@ class UpstreamClient(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, value: object) -> None:
         pass
+
+    async def open(self, method: str, url: httpx.URL, body: bytes, headers: httpx.Headers) -> httpx.Response:
+        """Send a proxied request; the answer comes back unread, to be streamed or read.
+
+        Goes straight to the transport: the client's auth, redirect, cookie and event-hook layers
+        and its header merging do nothing for a gateway and cost about a tenth of a request.
+        """
+        request = httpx.Request(method, url, content=body, headers=headers, extensions={"timeout": self._timeouts})
+        return await self._transport.handle_async_request(request)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -79,6 +92,16 @@ def upstream_headers(upstream: Upstream, *, json_body: bool = True) -> dict[str,
     if upstream.api_key:
         headers["authorization"] = f"Bearer {upstream.api_key}"
     return headers
+
+
+@functools.lru_cache(maxsize=4096)
+def _proxied_headers(api_key: str | None) -> httpx.Headers:
+    return httpx.Headers(upstream_headers(Upstream(label="", base_url="", api_key=api_key)))
+
+
+def proxied_headers(upstream: Upstream) -> httpx.Headers:
+    """The headers of a proxied JSON request to ``upstream``, built once per key."""
+    return _proxied_headers(upstream.api_key)
 
 
 def strip_cloud_suffix(model: str) -> str:
