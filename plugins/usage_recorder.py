@@ -1,10 +1,16 @@
-"""Records every proxied request (who, which key, tokens) in batches off the request path."""
+"""Records every proxied request (who, which key, tokens) in batches off the request path.
+
+Rows are plain tuples written with one multi-row INSERT per flush: building an ORM object per
+request and letting ``bulk_create`` prepare each one cost about a third of the gateway's
+throughput at a thousand requests a second.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from proxy.context import RequestContext
 from proxy.hookspecs import hookimpl
@@ -20,9 +26,24 @@ MAX_PENDING = 100_000
 log = logging.getLogger("llmgate")
 
 
+# The order of the values in each pending row. Values are Python datetimes, ints, strs and bools,
+# which both drivers store exactly as the ORM does (tortoise registers the same sqlite3 adapters).
+COLUMNS = (
+    "created_at", "user_id", "api_key_id", "ollama_key_id", "mode", "model", "upstream", "status",
+    "stream", "input_tokens", "output_tokens", "duration_ms",
+)  # fmt: skip
+Row = tuple[Any, ...]
+
+
+def insert_sql(dialect: str) -> str:
+    marks = ", ".join("?" if dialect == "sqlite" else f"${i}" for i in range(1, len(COLUMNS) + 1))
+    columns = ", ".join(f'"{column}"' for column in COLUMNS)
+    return f'INSERT INTO "{UsageRecord._meta.db_table}" ({columns}) VALUES ({marks})'
+
+
 class UsageBuffer:
     def __init__(self, max_pending: int = MAX_PENDING) -> None:
-        self.pending: list[UsageRecord] = []
+        self.pending: list[Row] = []
         self.max_pending = max_pending
 
     async def flush(self) -> None:
@@ -30,7 +51,8 @@ class UsageBuffer:
             return
         pending, self.pending = self.pending, []
         try:
-            await UsageRecord.bulk_create(pending)  # one transaction: all rows or none
+            db = UsageRecord._meta.db
+            await db.execute_many(insert_sql(db.capabilities.dialect), pending)  # one transaction
         except BaseException:
             # Keep them for the next flush (the database may be restarting), oldest first.
             self.pending = pending + self.pending
@@ -59,18 +81,18 @@ def request_finished(ctx: RequestContext) -> None:
         return
     upstream = ctx.upstream
     ctx.state.services[NAME].pending.append(
-        UsageRecord(
-            created_at=datetime.now(UTC),
-            user_id=principal.user_id,
-            api_key_id=principal.api_key_id,
-            ollama_key_id=upstream.ollama_key_id if upstream else None,
-            mode=ctx.mode,
-            model=ctx.upstream_model,
-            upstream=upstream.label if upstream else None,
-            status=ctx.status,
-            stream=ctx.stream,
-            input_tokens=ctx.usage.input_tokens,
-            output_tokens=ctx.usage.output_tokens,
-            duration_ms=int((time.perf_counter() - ctx.started) * 1000),
+        (
+            datetime.now(UTC),
+            principal.user_id,
+            principal.api_key_id,
+            upstream.ollama_key_id if upstream else None,
+            ctx.mode,
+            ctx.upstream_model,
+            upstream.label if upstream else None,
+            ctx.status,
+            ctx.stream,
+            ctx.usage.input_tokens,
+            ctx.usage.output_tokens,
+            int((time.perf_counter() - ctx.started) * 1000),
         )
     )
