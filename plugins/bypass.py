@@ -41,10 +41,8 @@ def validate_chat_request(body: dict[str, Any]) -> None:
         raise InvalidRequest("'model' must be a string.", param="model")
     if not isinstance(body.get("stream", False), bool):
         raise InvalidRequest("'stream' must be true or false.", param="stream")
-    for name in ("tools", "stop"):
-        value = body.get(name)
-        if name == "tools" and value is not None and not isinstance(value, list):
-            raise InvalidRequest("'tools' must be a list.", param="tools")
+    if body.get("tools") is not None and not isinstance(body["tools"], list):
+        raise InvalidRequest("'tools' must be a list.", param="tools")
 
 
 def _record_usage(ctx: RequestContext, usage: Any) -> None:

@@ -85,18 +85,18 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
     return UpstreamClient(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
 
 
-def upstream_headers(upstream: Upstream, *, json_body: bool = True) -> dict[str, str]:
+def upstream_headers(api_key: str | None, *, json_body: bool = True) -> dict[str, str]:
     headers = {"user-agent": USER_AGENT, "accept-encoding": "identity"}
     if json_body:
         headers["content-type"] = "application/json"
-    if upstream.api_key:
-        headers["authorization"] = f"Bearer {upstream.api_key}"
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
     return headers
 
 
 @functools.lru_cache(maxsize=4096)
 def _proxied_headers(api_key: str | None) -> httpx.Headers:
-    return httpx.Headers(upstream_headers(Upstream(label="", base_url="", api_key=api_key)))
+    return httpx.Headers(upstream_headers(api_key))
 
 
 def proxied_headers(upstream: Upstream) -> httpx.Headers:
@@ -143,7 +143,7 @@ async def fetch_json(
         method,
         upstream.base_url + path,
         content=content,
-        headers=upstream_headers(upstream, json_body=content is not None),
+        headers=upstream_headers(upstream.api_key, json_body=content is not None),
     )
     try:
         data = orjson.loads(response.content) if response.content else None
