@@ -8,12 +8,15 @@ sends an emulator key gets the window of the model that key's user has selected.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
 from cachetools import TTLCache
 from sanic import Request
 
+from config.settings import SettingsError
 from plugins.shared_upstream import shared_upstream
 from proxy.context import Endpoint, RequestContext, Upstream
 from proxy.errors import APIError
@@ -31,12 +34,31 @@ PROVIDER = "llmgate"
 _CACHE = "emulator.context_windows"
 _CACHE_SECONDS = 600
 
-BASE_INSTRUCTIONS = """\
-You are Codex, a coding agent working in the user's terminal and workspace. Be precise, safe and helpful.
-- Read before you change: inspect files and run commands with the shell tool (exec_command).
-- Edit files with the apply_patch tool: its input is a patch in the *** Begin Patch / *** End Patch format.
-- Keep changes minimal and focused on the task; follow the code's existing style.
-- When you run tests or commands, report what you saw. When done, answer briefly with what you did."""
+INSTRUCTIONS_FILE = Path(__file__).with_name("codex_instructions.md")
+CATALOG_FILE = "llmgate-catalog.json"
+
+
+def base_instructions(table: Mapping[str, Any]) -> str:
+    """The system prompt the catalog carries: Codex sends it in place of its own, so it must be complete.
+
+    ``codex_base_instructions`` (text) wins over ``codex_base_instructions_file`` (a path) over the
+    built-in ``codex_instructions.md``.
+    """
+    text = table.get("codex_base_instructions")
+    if text is not None and not isinstance(text, str):
+        raise SettingsError("plugins.emulator.codex_base_instructions must be a string")
+    if text:
+        return text
+    path = table.get("codex_base_instructions_file") or INSTRUCTIONS_FILE
+    if not isinstance(path, (str, Path)):
+        raise SettingsError("plugins.emulator.codex_base_instructions_file must be a path")
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"plugins.emulator.codex_base_instructions_file: cannot read {path}: {exc}") from exc
+    if not text.strip():
+        raise SettingsError(f"plugins.emulator.codex_base_instructions_file: {path} is empty")
+    return text
 
 
 def base_url(request: Request, public_url: str) -> str:
@@ -46,29 +68,47 @@ def base_url(request: Request, public_url: str) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+def install_command(server_url: str) -> str:
+    """One shell line that saves the catalog and puts the provider settings at the top of config.toml.
+
+    Prepending (not appending) keeps the top-level keys out of whatever ``[table]`` the file ends with;
+    the file's own content follows unchanged. Codex reads a relative ``model_catalog_json`` from the
+    directory of its config.toml, so the line works for ``$CODEX_HOME`` as well as ``~/.codex``.
+    """
+    return (
+        'd="${CODEX_HOME:-$HOME/.codex}" && mkdir -p "$d" && touch "$d/config.toml"'
+        f' && curl -fsS -H "Authorization: Bearer $LLMGATE_API_KEY" {server_url}{CATALOG_PATH} -o "$d/{CATALOG_FILE}"'
+        f' && curl -fsS {server_url}{CONFIG_PATH} | cat - "$d/config.toml" > "$d/config.toml.new"'
+        ' && mv "$d/config.toml.new" "$d/config.toml"'
+    )
+
+
 def config_toml(server_url: str, config: EmulatorSettings) -> str:
-    api = json.dumps(server_url + "/v1")
-    catalog = server_url + CATALOG_PATH
+    provider = f"model_providers.{PROVIDER}"
     return f"""\
-# Codex CLI provider entry for this llmgate server (codex-cli >= 0.169).
-# 1. Merge this into ~/.codex/config.toml (top-level keys above the first [table]).
-# 2. Create an *emulator* API key on the dashboard and export {ENV_KEY}=<that key>.
-# 3. Optional, recommended: save {catalog} as ~/.codex/llmgate-catalog.json and
-#    uncomment model_catalog_json below (an absolute path), so Codex knows the model's metadata.
+# Codex CLI (0.169 and later) settings for the llmgate server at {server_url}.
+# Set up in one step: export LLMGATE_API_KEY=<an *emulator* key from the dashboard>, then run
+#
+#   {install_command(server_url)}
+#
+# It saves the model catalog as {CATALOG_FILE} beside config.toml and puts these lines at the top of
+# config.toml (run it once). The catalog is required: its base_instructions are the whole system prompt
+# Codex sends (they replace Codex's built-in prompt), and without it Codex offers no apply_patch tool
+# and warns "Model metadata for {config.default_model} not found". To use a prompt of your own, add
+# model_instructions_file = "/path/to/prompt.md": it replaces the catalog's text.
 model = {json.dumps(config.default_model)}
 model_provider = "{PROVIDER}"
-# model_catalog_json = "/home/<you>/.codex/llmgate-catalog.json"
-
-[model_providers.{PROVIDER}]
-name = "llmgate"
-base_url = {api}
-env_key = "{ENV_KEY}"
-wire_api = "responses"
+model_catalog_json = "{CATALOG_FILE}"  # relative to this file's directory
+# The provider as dotted keys, not a [table], so these lines can sit above the tables of your config.
+{provider}.name = "llmgate"
+{provider}.base_url = {json.dumps(server_url + "/v1")}
+{provider}.env_key = "{ENV_KEY}"
+{provider}.wire_api = "responses"
 # The gateway answers 429 with Retry-After when a retry can help, and sends an event at least every
 # {config.heartbeat_seconds:g} s while the model is busy, so a short idle timeout is safe.
-request_max_retries = 4
-stream_max_retries = 5
-stream_idle_timeout_ms = {max(60_000, int(config.heartbeat_seconds * 6000))}
+{provider}.request_max_retries = 4
+{provider}.stream_max_retries = 5
+{provider}.stream_idle_timeout_ms = {max(60_000, int(config.heartbeat_seconds * 6000))}
 """
 
 

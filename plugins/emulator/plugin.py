@@ -79,7 +79,7 @@ class EmulatorMode:
     def __init__(self) -> None:
         self.config = EmulatorSettings()
         self.sealer: ThinkingSealer | None = None
-        self.instructions = codex_setup.BASE_INSTRUCTIONS
+        self.instructions = ""  # read from the settings in register_routes
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -100,7 +100,7 @@ class EmulatorMode:
     def register_routes(self, app: Sanic, settings: Settings) -> None:
         self.config = load(settings)
         self.sealer = ThinkingSealer(settings.secret_bytes)
-        self.instructions = str(settings.plugin(NAME).get("codex_base_instructions") or codex_setup.BASE_INSTRUCTIONS)
+        self.instructions = codex_setup.base_instructions(settings.plugin(NAME))
         runner = app.ctx.state.runner
         spec = runner.modes.get(NAME)
         if spec is not None and spec.commit_after_seconds != self.config.commit_after_seconds:

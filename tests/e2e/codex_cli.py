@@ -1,7 +1,7 @@
 """Harness that installs and runs the real Codex CLI (``codex exec``) for end-to-end tests.
 
-- :func:`ensure_codex` installs ``@openai/codex@0.169.0`` with npm into ``.cache/codex-0.169.0/``
-  (once; guarded by a file lock) and returns the ``codex`` launcher.
+- :func:`ensure_codex` installs ``@openai/codex@<version>`` (each of :data:`CODEX_VERSIONS`) with npm into
+  ``.cache/codex-<version>/`` (once; guarded by a file lock) and returns the ``codex`` launcher.
 - :func:`write_codex_home` writes a throwaway ``CODEX_HOME`` whose only provider is the gateway under test.
 - :func:`run_codex_exec` runs one non-interactive ``codex exec`` turn with a clean environment.
 """
@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CODEX_VERSION = "0.169.0"
-CODEX_PACKAGE = f"@openai/codex@{CODEX_VERSION}"
+CODEX_VERSIONS = ("0.169.0", "0.171.0")
+"""The Codex releases the e2e tests run against: the oldest supported one and the newest."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CODEX_CACHE_DIR = REPO_ROOT / ".cache" / f"codex-{CODEX_VERSION}"
 DEFAULT_CATALOG_PATH = REPO_ROOT / "tests" / "data" / "codex" / "catalog_gpt54_minimal.json"
 DEFAULT_MODEL = "gpt-5.4"
 _INSTALLED_MARKER = ".installed"
@@ -81,11 +80,11 @@ def _launcher(cache_dir: Path) -> Path:
     return cache_dir / "node_modules" / ".bin" / "codex"
 
 
-def _installed_ok(cache_dir: Path) -> bool:
+def _installed_ok(cache_dir: Path, version: str) -> bool:
     marker = cache_dir / _INSTALLED_MARKER
     return (
         marker.is_file()
-        and marker.read_text().strip() == CODEX_VERSION
+        and marker.read_text().strip() == version
         and os.access(_launcher(cache_dir), os.X_OK)
     )
 
@@ -98,22 +97,24 @@ def _install_env() -> dict[str, str]:
     return env
 
 
-def ensure_codex(cache_dir: Path = CODEX_CACHE_DIR, *, timeout: float = 600) -> Path:
-    """Install ``@openai/codex@0.169.0`` into ``cache_dir`` unless already there; return the launcher.
+def ensure_codex(version: str = CODEX_VERSIONS[0], cache_dir: Path | None = None, *, timeout: float = 600) -> Path:
+    """Install ``@openai/codex@<version>`` into ``cache_dir`` unless already there; return the launcher.
 
     Raises :class:`CodexUnavailable` if npm/node are not on PATH, :class:`CodexInstallError` if the
     install or the post-install ``codex --version`` check fails.
     """
+    package = f"@openai/codex@{version}"
+    cache_dir = cache_dir or REPO_ROOT / ".cache" / f"codex-{version}"
     if shutil.which("node") is None:
-        raise CodexUnavailable(f"node is not on PATH; the {CODEX_PACKAGE} launcher needs it")
-    if _installed_ok(cache_dir):
+        raise CodexUnavailable(f"node is not on PATH; the {package} launcher needs it")
+    if _installed_ok(cache_dir, version):
         return _launcher(cache_dir)
     npm = shutil.which("npm")
     if npm is None:
-        raise CodexUnavailable(f"npm is not on PATH; cannot install {CODEX_PACKAGE} for the Codex e2e tests")
+        raise CodexUnavailable(f"npm is not on PATH; cannot install {package} for the Codex e2e tests")
 
     with _file_lock(cache_dir.parent / f"{cache_dir.name}.lock"):
-        if _installed_ok(cache_dir):  # another process finished while we waited
+        if _installed_ok(cache_dir, version):  # another process finished while we waited
             return _launcher(cache_dir)
         if cache_dir.exists():  # leftovers of an interrupted install
             shutil.rmtree(cache_dir)
@@ -123,7 +124,7 @@ def ensure_codex(cache_dir: Path = CODEX_CACHE_DIR, *, timeout: float = 600) -> 
         )
         cmd = [
             npm, "install", "--prefix", str(cache_dir), "--no-audit", "--no-fund", "--ignore-scripts",
-            "--include=optional", "--no-package-lock", CODEX_PACKAGE,
+            "--include=optional", "--no-package-lock", package,
         ]  # fmt: skip
         try:
             proc = subprocess.run(
@@ -142,16 +143,16 @@ def ensure_codex(cache_dir: Path = CODEX_CACHE_DIR, *, timeout: float = 600) -> 
         with tempfile.TemporaryDirectory(prefix="codex-version-") as scratch:
             # even `--version` creates $CODEX_HOME/tmp/arg0-*: keep it out of the real ~/.codex
             env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": scratch, "CODEX_HOME": scratch}
-            version = subprocess.run(
+            reported = subprocess.run(
                 [str(launcher), "--version"], capture_output=True, text=True, timeout=60,
                 stdin=subprocess.DEVNULL, env=env,
             )  # fmt: skip
-        if version.returncode != 0 or CODEX_VERSION not in version.stdout:
+        if reported.returncode != 0 or version not in reported.stdout:
             raise CodexInstallError(
-                f"{launcher} --version gave {version.returncode}: {version.stdout!r} {version.stderr!r} "
+                f"{launcher} --version gave {reported.returncode}: {reported.stdout!r} {reported.stderr!r} "
                 "(is the platform's optional native package missing?)"
             )
-        (cache_dir / _INSTALLED_MARKER).write_text(CODEX_VERSION + "\n")
+        (cache_dir / _INSTALLED_MARKER).write_text(version + "\n")
         return launcher
 
 
@@ -216,7 +217,7 @@ def _read_env_key(codex_home: Path) -> str:
     text = (codex_home / "config.toml").read_text()
     for line in text.splitlines():
         key, sep, value = line.partition("=")
-        if sep and key.strip() == "env_key":
+        if sep and key.strip().rpartition(".")[2] == "env_key":  # also `model_providers.x.env_key = ...`
             return str(json.loads(value.strip()))
     return "GATEWAY_API_KEY"
 
@@ -263,12 +264,14 @@ def run_codex_exec(
     extra_args: Sequence[str] = (),
     home: Path | None = None,
     ephemeral: bool = True,
+    resume_last: bool = False,
 ) -> CodexResult:
     """Run ``codex exec`` once in ``workdir`` and capture everything.
 
     ``home`` (the HOME of the child) defaults to ``<codex_home parent>/home``. With ``json_events`` stdout is
     Codex's JSONL event stream (parsed into ``events``); otherwise it is the final answer only. ``ephemeral``
-    (default) keeps Codex from writing session files under CODEX_HOME.
+    (default) keeps Codex from writing session files under CODEX_HOME; ``resume_last`` continues the newest
+    recorded session in ``workdir`` (``codex exec resume --last``), which needs an earlier non-ephemeral run.
     """
     home = home or codex_home.parent / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -282,6 +285,7 @@ def run_codex_exec(
         "--output-last-message", str(last_message_file),
         *(["--json"] if json_events else []),
         *extra_args,
+        *(["resume", "--last"] if resume_last else []),
         "--", prompt,
     ]  # fmt: skip
     env = codex_env(codex_home, home, api_key, _read_env_key(codex_home))
@@ -321,3 +325,28 @@ def run_codex_exec(
         timed_out=timed_out,
         args=tuple(args),
     )
+
+
+# --------------------------------------------------------------------------------------------------------
+# the gateway's own set-up
+
+
+def install_served_setup(tmp: Path, command: str, api_key: str, *, existing_config: str = "") -> Path:
+    """Run the guide's one-line install ``command`` in a shell, as a user would; return its CODEX_HOME.
+
+    ``existing_config`` is the user's config.toml before the install (what the command must keep).
+    """
+    home = tmp / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    codex_home = tmp / "codex_home"
+    codex_home.mkdir(parents=True, exist_ok=True)
+    (codex_home / "config.toml").write_text(existing_config)
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home), "CODEX_HOME": str(codex_home),
+           "LLMGATE_API_KEY": api_key, "NO_PROXY": "*", "no_proxy": "*"}  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "-c", command], check=False, env=env, cwd=tmp, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise AssertionError(f"the install command failed ({proc.returncode}):\n{command}\n{proc.stderr}")
+    return codex_home

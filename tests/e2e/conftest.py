@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.codex_cli import CodexUnavailable, ensure_codex
+from tests.e2e.codex_cli import CODEX_VERSIONS, CodexUnavailable, ensure_codex
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -16,11 +16,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def codex_bin() -> Path:
-    """Path of the Codex 0.169.0 launcher; installs it on first use. Skips if npm is missing (fails in CI)."""
+@pytest.fixture(scope="session", params=CODEX_VERSIONS, ids=[f"codex-{v}" for v in CODEX_VERSIONS])
+def codex_bin(request: pytest.FixtureRequest) -> Path:
+    """The Codex launcher, once per supported version; installs it on first use.
+
+    Skips if npm is missing (fails in CI).
+    """
     try:
-        return ensure_codex()
+        return ensure_codex(request.param)
     except CodexUnavailable as exc:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the Codex e2e tests: {exc}")
