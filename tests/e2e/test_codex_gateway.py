@@ -45,6 +45,29 @@ PATCH = (
 )
 CHECK = "python3 -c \"import greet; print(greet.greet('Ann'))\""
 
+# The file the worked apply_patch example in the gateway's prompt edits, as it is before the patch.
+EXAMPLE_APP = """\
+class Store:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def addItem(self, item: str) -> None:
+        self.items.append(item)
+
+
+def main() -> None:
+    store = Store()
+    store.addItem("first")
+    print(store.items)
+"""
+
+
+def _prompt_example_patch() -> str:
+    """The worked example of the prompt: it must be a patch Codex really applies."""
+    text = codex_setup.INSTRUCTIONS_FILE.read_text()
+    start = text.index("*** Begin Patch\n*** Update File: src/app.py")
+    return text[start : text.index("*** End Patch\n", start) + len("*** End Patch\n")]
+
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory, fake_ollama_server: FakeOllama) -> Iterator[GatewayServer]:
@@ -78,15 +101,22 @@ def test_served_setup_gives_codex_the_gateways_prompt_and_apply_patch(
     config = (codex_home / "config.toml").read_text()
     assert config.endswith(EXISTING_CONFIG), config  # the user's settings are kept, below ours
     workdir = tmp_path / "work"
-    workdir.mkdir()
-    fake.queue(Reply(content="Ready."))
-    result = run_codex_exec(codex_bin, codex_home, workdir, "are you there?", key)
+    (workdir / "src").mkdir(parents=True)
+    (workdir / "src" / "app.py").write_text(EXAMPLE_APP)
+    fake.queue(
+        Reply(tool_calls=[{"name": "apply_patch", "arguments": {"input": _prompt_example_patch()}}]),
+        Reply(content="Renamed."),
+    )
+    result = run_codex_exec(codex_bin, codex_home, workdir, "rename addItem to add_item", key)
     info = result.describe()
 
     assert result.returncode == 0, info
-    assert result.last_message is not None and result.last_message.strip() == "Ready.", info
+    assert result.last_message is not None and result.last_message.strip() == "Renamed.", info
     assert "Model metadata" not in result.stderr, info
-    (chat,) = fake.chat_requests()
+    app = (workdir / "src" / "app.py").read_text()
+    assert "addItem" not in app and app.count("add_item") == 2, app
+    assert "store.add_item" in (workdir / "tests" / "test_store.py").read_text()
+    chat, _ = fake.chat_requests()
     system = chat.json["messages"][0]
     assert system["role"] == "system", chat.json["messages"][:2]
     assert codex_setup.INSTRUCTIONS_FILE.read_text() in system["content"]
