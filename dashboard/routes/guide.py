@@ -17,17 +17,20 @@ def has_route(request: Request, path: str) -> bool:
     return any(route.path.strip("/") == wanted for route in request.app.router.routes)
 
 
-def codex_config(request: Request, base_url: str, model: str) -> str:
-    """The emulator's own config.toml when the emulator plugin is there; a minimal one otherwise."""
+def codex_setup_text(request: Request, base_url: str, model: str) -> tuple[str, str | None]:
+    """The emulator's config.toml and its one-line install when the emulator plugin is there.
+
+    Otherwise a minimal provider entry and no install line.
+    """
     if "emulator" in state_of(request).runner.modes:
         try:
             from plugins.emulator import config as emulator_config
-            from plugins.emulator.codex_setup import config_toml
+            from plugins.emulator.codex_setup import config_toml, install_command
 
-            return config_toml(base_url, emulator_config.load(settings_of(request)))
+            return config_toml(base_url, emulator_config.load(settings_of(request))), install_command(base_url)
         except (ImportError, AttributeError, TypeError, ValueError):  # an older or changed emulator
             pass
-    return (
+    minimal = (
         f'model = "{model}"\n'
         'model_provider = "llmgate"\n\n'
         "[model_providers.llmgate]\n"
@@ -36,6 +39,7 @@ def codex_config(request: Request, base_url: str, model: str) -> str:
         'env_key = "LLMGATE_API_KEY"\n'
         'wire_api = "responses"\n'
     )
+    return minimal, None
 
 
 async def guide_page(request: Request) -> HTTPResponse:
@@ -44,6 +48,7 @@ async def guide_page(request: Request) -> HTTPResponse:
     settings = settings_of(request)
     modes = state_of(request).runner.modes
     emulator_models = list(settings.plugin("emulator").get("models", ["gpt-5.4"])) or ["gpt-5.4"]
+    codex_config, codex_install = codex_setup_text(request, url, emulator_models[0])
     return render(
         request, "guide.html",
         server_url=url,
@@ -54,7 +59,8 @@ async def guide_page(request: Request) -> HTTPResponse:
         ],
         default_model=settings.default_model,
         emulator_model=emulator_models[0],
-        codex_config=codex_config(request, url, emulator_models[0]),
+        codex_config=codex_config,
+        codex_install=codex_install,
         codex_config_url=url + CODEX_CONFIG_PATH if has_route(request, CODEX_CONFIG_PATH) else None,
     )
 

@@ -72,8 +72,8 @@ def install_command(server_url: str) -> str:
     """One shell line that saves the catalog and puts the provider settings at the top of config.toml.
 
     Prepending (not appending) keeps the top-level keys out of whatever ``[table]`` the file ends with;
-    the file's own content follows unchanged. Codex reads a relative ``model_catalog_json`` from the
-    directory of its config.toml, so the line works for ``$CODEX_HOME`` as well as ``~/.codex``.
+    the file's own content follows unchanged. Codex reads a relative ``model_catalog_json`` from its home
+    directory (where config.toml is), so the line works for ``$CODEX_HOME`` as well as ``~/.codex``.
     """
     return (
         'd="${CODEX_HOME:-$HOME/.codex}" && mkdir -p "$d" && touch "$d/config.toml"'
@@ -98,7 +98,7 @@ def config_toml(server_url: str, config: EmulatorSettings) -> str:
 # model_instructions_file = "/path/to/prompt.md": it replaces the catalog's text.
 model = {json.dumps(config.default_model)}
 model_provider = "{PROVIDER}"
-model_catalog_json = "{CATALOG_FILE}"  # relative to this file's directory
+model_catalog_json = "{CATALOG_FILE}"  # relative to the Codex home, where this file is
 # The provider as dotted keys, not a [table], so these lines can sit above the tables of your config.
 {provider}.name = "llmgate"
 {provider}.base_url = {json.dumps(server_url + "/v1")}

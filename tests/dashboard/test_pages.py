@@ -75,6 +75,8 @@ def test_guide_is_filled_with_this_servers_url(start_gateway) -> None:
     page = html.unescape(client.get("/guide").text)
     assert f"curl {gateway.url}/v1/chat/completions" in page and f"curl {gateway.url}/v1/responses" in page
     assert f'base_url = "{gateway.url}/v1"' in page and 'wire_api = "responses"' in page and "Mode rules and endpoints" in page
+    install = f"curl -fsS {gateway.url}/v1/codex/config.toml"
+    assert install in page and f"{gateway.url}/v1/codex/catalog.json" in page  # one step installs both
     public = start_gateway(env={"LLMGATE_PUBLIC_URL": "https://llm.example.org"})
     assert "curl https://llm.example.org/v1/responses" in DashboardClient(public).get("/guide").text
 
