@@ -144,14 +144,16 @@ async def _stream(ctx: RequestContext) -> HTTPResponse | None:
     body = ctx.state.runner.chain_stream(ctx, upstream)
     try:
         # Until the status is committed, an upstream failure is still a proper HTTP error.
-        await asyncio.wait([opening], timeout=spec.commit_after_seconds)
-        if opening.done() and opening.exception() is not None:
-            raise opening.exception()  # type: ignore[misc]
         first = b""
         if spec.commit_after_seconds is None:
             # Pull the first chunk before committing, so a stream that dies at once can still
-            # fail over or become an error status.
+            # fail over or become an error status. The mode's stream decides when that is: it
+            # may send a keepalive of its own while the upstream is slow to answer.
             first = await anext(body, b"")
+        else:
+            await asyncio.wait([opening], timeout=spec.commit_after_seconds)
+            if opening.done() and opening.exception() is not None:
+                raise opening.exception()  # type: ignore[misc]
         content_type = ctx.response_headers.pop("content-type", "text/event-stream")
         response = await ctx.request.respond(status=200, headers=_headers(ctx), content_type=content_type)
         try:
