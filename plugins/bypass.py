@@ -229,7 +229,6 @@ class BypassMode:
         usage = StreamUsage(ctx, hide=ctx.meta.get(_HIDE_USAGE, False))
         interval = self.keepalive_seconds
         sent = False  # upstream bytes reached the client: no failover any more
-        committed = False  # a keepalive went out, so the status is 200 whatever follows
         tail = b""
         while True:
             try:
@@ -240,7 +239,6 @@ class BypassMode:
                     async for chunk in chunks:
                         if chunk is HEARTBEAT:
                             if usage.at_boundary:
-                                committed = True
                                 yield KEEPALIVE
                             continue
                         out = usage.feed(chunk)
@@ -253,7 +251,11 @@ class BypassMode:
                     sent = True
                     tail = (tail + rest)[-32:]
                     yield rest
-                if (sent or committed) and not tail.rstrip().endswith(b"[DONE]"):
+                if not sent:
+                    # Not a byte of an answer: as good as a failed attempt.
+                    label = ctx.upstream.label if ctx.upstream else "?"
+                    raise MidStreamError(f"upstream {label} ended the stream without an answer", status=502)
+                if not tail.rstrip().endswith(b"[DONE]"):
                     # Ollama ends a healthy stream with [DONE]; without it the answer was cut off
                     # (Ollama itself drops mid-stream errors on /v1), and the client must know.
                     ctx.status = 502
