@@ -33,11 +33,18 @@ def sse_data(payload: bytes, event: str | None = None) -> bytes:
 
 
 async def with_heartbeats(source: AsyncIterator[Any], interval: float) -> AsyncIterator[Any]:
-    """The items of ``source``, and ``HEARTBEAT`` whenever it has been silent for ``interval`` seconds.
+    """The items of ``source``, and ``HEARTBEAT`` whenever the consumer has waited ``interval`` seconds.
 
-    The source is read by a task of its own, so a heartbeat never cancels a read in progress.
+    Silence is counted from the moment the consumer asks for its next item, i.e. from its last
+    write. The source is read by a task of its own, so a heartbeat never cancels a read in progress.
+    One timer per stream checks for silence and re-arms itself for the next moment one could be due:
+    while data flows, an item costs a clock read, not a timer armed and cancelled.
     """
+    loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[Any, BaseException | None]] = asyncio.Queue(maxsize=64)
+    asked_at = loop.time()
+    waiting = False
+    slack = min(0.01, interval / 10)  # a timer may fire a clock tick early
 
     async def pump() -> None:
         try:
@@ -48,26 +55,35 @@ async def with_heartbeats(source: AsyncIterator[Any], interval: float) -> AsyncI
         else:
             await queue.put((_END, None))
 
+    def watch() -> None:
+        nonlocal timer
+        now = loop.time()
+        due = asked_at + interval
+        if waiting and now + slack >= due and queue.empty():
+            queue.put_nowait((HEARTBEAT, None))
+            due = now + interval
+        timer = loop.call_at(due if due > now + slack else now + interval, watch)
+
     task = asyncio.ensure_future(pump())
+    timer = loop.call_at(asked_at + interval, watch)
     try:
         while True:
+            asked_at = loop.time()
             try:
-                # Data already waiting needs no timer: arming one per item cost a measurable
-                # share of the CPU per token.
                 item, error = queue.get_nowait()
             except asyncio.QueueEmpty:
+                waiting = True
                 try:
-                    async with asyncio.timeout(interval):
-                        item, error = await queue.get()
-                except TimeoutError:
-                    yield HEARTBEAT
-                    continue
+                    item, error = await queue.get()
+                finally:
+                    waiting = False
             if item is _END:
                 if error is not None:
                     raise error
                 return
             yield item
     finally:
+        timer.cancel()
         if not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
