@@ -275,3 +275,14 @@ def test_node_sdk_reads_a_stream_with_keepalives(start_gateway, fake: FakeOllama
     result = json.loads(done.stdout)
     assert result["text"] == "the node answer" and result["finish"] == "stop"
     assert result["chunks"] == raw.count(b"data: {")
+
+
+def test_client_leaving_during_the_silence_closes_the_upstream(start_gateway, fake: FakeOllama) -> None:
+    gateway = keepalive_gateway(start_gateway)
+    fake.queue(Reply(content="never read", first_token_delay=30))
+    with httpx.stream("POST", gateway.url + CHAT, json=ASK, headers={"authorization": f"Bearer {make_key(gateway)}"},
+                      timeout=30) as response:  # fmt: skip
+        assert response.status_code == 200
+        assert next(response.iter_raw()).startswith(KEEPALIVE)
+    # The client is gone before the model said a word: the gateway hangs up on the upstream too.
+    assert fake.wait_until(lambda: fake.client_disconnects >= 1 and fake.open_streams == 0, timeout=5.0)
