@@ -81,8 +81,12 @@ def ask_for_usage(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
 
 def _record_usage(ctx: RequestContext, usage: Any) -> None:
     if isinstance(usage, dict):
-        ctx.usage.input_tokens = int(usage.get("prompt_tokens") or 0)
-        ctx.usage.output_tokens = int(usage.get("completion_tokens") or 0)
+        try:
+            input_tokens = int(usage.get("prompt_tokens") or 0)
+            output_tokens = int(usage.get("completion_tokens") or 0)
+        except (TypeError, ValueError):
+            return  # bookkeeping must never break the answer the client is reading
+        ctx.usage.input_tokens, ctx.usage.output_tokens = input_tokens, output_tokens
 
 
 def _events_end(data: bytes) -> int:

@@ -11,7 +11,8 @@ import httpx
 import openai
 import pytest
 
-from plugins.bypass import KEEPALIVE, StreamUsage
+from config.settings import SettingsError
+from plugins.bypass import KEEPALIVE, StreamUsage, keepalive_seconds
 from proxy.context import Upstream, Usage
 from proxy.hookspecs import hookimpl
 from proxy.storage.models import UsageRecord
@@ -286,3 +287,10 @@ def test_client_leaving_during_the_silence_closes_the_upstream(start_gateway, fa
         assert next(response.iter_raw()).startswith(KEEPALIVE)
     # The client is gone before the model said a word: the gateway hangs up on the upstream too.
     assert fake.wait_until(lambda: fake.client_disconnects >= 1 and fake.open_streams == 0, timeout=5.0)
+
+
+def test_keepalive_setting_is_checked(make_settings) -> None:
+    assert keepalive_seconds(make_settings()) == 15.0
+    assert keepalive_seconds(make_settings(env={"LLMGATE_BYPASS_KEEPALIVE_SECONDS": "2.5"})) == 2.5
+    with pytest.raises(SettingsError, match="keepalive_seconds"):
+        keepalive_seconds(make_settings({"plugins": {"bypass": {"keepalive_seconds": -1}}}))
