@@ -42,6 +42,7 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_MODELS_CACHE_SECONDS": ("upstream", "models_cache_seconds"),
     "LLMGATE_PLUGINS_DISABLED": ("plugins", "disabled"),
     "LLMGATE_REGISTRATION_OPEN": ("plugins.dashboard", "registration_open"),
+    "LLMGATE_BYPASS_KEEPALIVE_SECONDS": ("plugins.bypass", "keepalive_seconds"),
 }
 
 

@@ -1,25 +1,42 @@
 """Bypass mode: ``POST /v1/chat/completions`` passed through to Ollama's OpenAI-compatible API.
 
 The body goes upstream as the client sent it, except the model (filled in when missing, and
-without a ``-cloud`` suffix for Ollama Cloud). Streams are relayed chunk by chunk.
+without a ``-cloud`` suffix for Ollama Cloud) and, on streams, ``stream_options.include_usage``:
+always asked for, so every stream's tokens are counted. Streams are relayed chunk by chunk, byte
+for byte, except the usage-only event when the client did not ask for it, and an SSE comment
+(``: keepalive``) while the upstream is silent for ``keepalive_seconds``.
+
+Settings, ``[plugins.bypass]``: ``keepalive_seconds`` (default 15; 0 switches keepalives off).
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from sanic import Sanic
 
+from config.settings import Settings, SettingsError
 from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, UpstreamRequest
 from proxy.dispatch import MidStreamError, UpstreamStream
 from proxy.errors import InvalidRequest, UpstreamError
 from proxy.hookspecs import hookimpl
 from proxy.model_choice import chosen_model
-from proxy.streams import sse_data
+from proxy.streams import HEARTBEAT, sse_data, with_heartbeats
 
+NAME = "bypass"
 CHAT_COMPLETIONS = Endpoint("POST", "/v1/chat/completions")
+KEEPALIVE = b": keepalive\n\n"
+DEFAULT_KEEPALIVE_SECONDS = 15.0
 _CUT_OFF = "The upstream stream ended before completion; the answer above is incomplete."
+_HIDE_USAGE = "bypass.hide_usage"
+_EVENT_END = re.compile(rb"\r?\n\r?\n")
+# A partial event longer than this cannot be Ollama's usage event (a few hundred bytes): it is
+# passed on at once rather than held back.
+_MAX_HELD = 8192
 
 
 def validate_chat_request(body: dict[str, Any]) -> None:
@@ -43,25 +60,130 @@ def validate_chat_request(body: dict[str, Any]) -> None:
         raise InvalidRequest("'stream' must be true or false.", param="stream")
     if body.get("tools") is not None and not isinstance(body["tools"], list):
         raise InvalidRequest("'tools' must be a list.", param="tools")
+    options = body.get("stream_options")
+    if options is not None:
+        if not isinstance(options, dict):
+            raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
+        if not isinstance(options.get("include_usage", False), bool):
+            raise InvalidRequest(
+                "'stream_options.include_usage' must be true or false.", param="stream_options.include_usage"
+            )
+
+
+def ask_for_usage(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+    """The stream's body with usage asked for; notes in ``ctx`` whether the client wants to see it."""
+    options = body.get("stream_options") or {}
+    if options.get("include_usage") is True:
+        return body
+    ctx.meta[_HIDE_USAGE] = True
+    return {**body, "stream_options": {**options, "include_usage": True}}
 
 
 def _record_usage(ctx: RequestContext, usage: Any) -> None:
     if isinstance(usage, dict):
-        ctx.usage.input_tokens = int(usage.get("prompt_tokens") or 0)
-        ctx.usage.output_tokens = int(usage.get("completion_tokens") or 0)
+        try:
+            input_tokens = int(usage.get("prompt_tokens") or 0)
+            output_tokens = int(usage.get("completion_tokens") or 0)
+        except (TypeError, ValueError):
+            return  # bookkeeping must never break the answer the client is reading
+        ctx.usage.input_tokens, ctx.usage.output_tokens = input_tokens, output_tokens
 
 
-def _sniff_stream_usage(ctx: RequestContext, chunk: bytes) -> None:
-    """Usage arrives in one late event when the client asked for it; find it without re-parsing every chunk."""
-    for line in chunk.split(b"\n"):
-        if line.startswith(b"data: {") and b'"usage"' in line:
-            try:
-                _record_usage(ctx, orjson.loads(line[6:]).get("usage"))
-            except orjson.JSONDecodeError:
-                pass  # an event split across network chunks; usage is bookkeeping, not worth buffering
+def _events_end(data: bytes) -> int:
+    """Where the last complete SSE event in ``data`` ends; 0 when there is none."""
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+def _event_json(event: bytes) -> Any:
+    """The parsed data of one SSE event, or None."""
+    data = [line[5:].removeprefix(b" ") for line in event.splitlines() if line.startswith(b"data:")]
+    try:
+        return orjson.loads(b"\n".join(data)) if data else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+class StreamUsage:
+    """Finds the usage event of a chat-completions stream, records it and, when the client did not
+    ask for it, cuts it out; every other byte passes as the upstream sent it.
+
+    Only a chunk that mentions ``"usage"`` (a JSON key; inside a string the quotes would be escaped)
+    or ends inside an event takes the slow path. A partial event at the end of a chunk waits for
+    its rest, so the usage event is seen whole and a keepalive never lands inside an event.
+    """
+
+    __slots__ = ("at_boundary", "ctx", "held", "hide")
+
+    def __init__(self, ctx: RequestContext, hide: bool) -> None:
+        self.ctx = ctx
+        self.hide = hide
+        self.held = b""
+        self.at_boundary = True  # everything passed on so far ends with a complete event
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The bytes of ``chunk`` (and of what was held) to pass on now."""
+        if self.held:
+            chunk, self.held = self.held + chunk, b""
+        elif chunk.endswith(b"\n\n") and b'"usage"' not in chunk:
+            self.at_boundary = True
+            return chunk  # the common case: whole events, none of them the usage event
+        end = _events_end(chunk)
+        if end < len(chunk):
+            if len(chunk) - end <= _MAX_HELD:
+                chunk, self.held = chunk[:end], chunk[end:]
+            else:
+                self.at_boundary = False
+                return self._usage(chunk) if b'"usage"' in chunk[:end] else chunk
+        if chunk:
+            self.at_boundary = True
+        return self._usage(chunk) if b'"usage"' in chunk else chunk
+
+    def finish(self) -> bytes:
+        """What is still held when the upstream ends (an event without its closing blank line)."""
+        rest, self.held = self.held, b""
+        return self._usage(rest) if b'"usage"' in rest else rest
+
+    def discard(self) -> None:
+        """The upstream failed over: a partial event of the old one must not join the new one's."""
+        self.held = b""
+
+    def _usage(self, data: bytes) -> bytes:
+        kept: list[bytes] = []
+        start = 0
+        for match in _EVENT_END.finditer(data):
+            kept.append(self._event(data[start : match.end()]))
+            start = match.end()
+        if start < len(data):
+            kept.append(self._event(data[start:]))
+        return b"".join(kept)
+
+    def _event(self, event: bytes) -> bytes:
+        if b'"usage"' not in event:
+            return event
+        parsed = _event_json(event)
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("usage"), dict):
+            return event
+        _record_usage(self.ctx, parsed["usage"])
+        return b"" if self.hide and parsed.get("choices") == [] else event
+
+
+def keepalive_seconds(settings: Settings) -> float:
+    value = settings.plugin(NAME).get("keepalive_seconds", DEFAULT_KEEPALIVE_SECONDS)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise SettingsError(f"plugins.bypass.keepalive_seconds must be a number of at least 0, not {value!r}")
+    return float(value)
 
 
 class BypassMode:
+    def __init__(self) -> None:
+        self.keepalive_seconds = DEFAULT_KEEPALIVE_SECONDS
+
+    @hookimpl
+    def register_routes(self, app: Sanic, settings: Settings) -> None:
+        self.keepalive_seconds = keepalive_seconds(settings)
+
     @hookimpl
     def register_modes(self) -> list[ModeSpec]:
         return [
@@ -82,7 +204,10 @@ class BypassMode:
         validate_chat_request(body)
         if not body.get("model"):
             body = {**body, "model": chosen_model(ctx)}
-        return UpstreamRequest("/v1/chat/completions", body, stream=body.get("stream", False))
+        stream = body.get("stream", False)
+        if stream:
+            body = ask_for_usage(ctx, body)
+        return UpstreamRequest("/v1/chat/completions", body, stream=stream)
 
     @hookimpl
     def transform_response(self, ctx: RequestContext, status: int, body: bytes) -> ClientResponse:
@@ -105,17 +230,36 @@ class BypassMode:
         return self._relay(ctx, stream)
 
     async def _relay(self, ctx: RequestContext, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        sent = False
+        usage = StreamUsage(ctx, hide=ctx.meta.get(_HIDE_USAGE, False))
+        interval = self.keepalive_seconds
+        sent = False  # upstream bytes reached the client: no failover any more
         tail = b""
         while True:
             try:
-                async for chunk in stream:
-                    if b'"usage"' in chunk:
-                        _sniff_stream_usage(ctx, chunk)
+                # Heartbeats come from a reader task (see with_heartbeats); the first one is what
+                # commits the status, so a failure before it is still a proper HTTP error.
+                chunks = with_heartbeats(stream, interval) if interval else stream
+                async with contextlib.aclosing(chunks):  # type: ignore[type-var]
+                    async for chunk in chunks:
+                        if chunk is HEARTBEAT:
+                            if usage.at_boundary:
+                                yield KEEPALIVE
+                            continue
+                        out = usage.feed(chunk)
+                        if out:
+                            sent = True
+                            tail = out[-32:] if len(out) >= 32 else (tail + out)[-32:]
+                            yield out
+                rest = usage.finish()
+                if rest:
                     sent = True
-                    tail = chunk[-32:] if len(chunk) >= 32 else (tail + chunk)[-32:]
-                    yield chunk
-                if sent and not tail.rstrip().endswith(b"[DONE]"):
+                    tail = (tail + rest)[-32:]
+                    yield rest
+                if not sent:
+                    # Not a byte of an answer: as good as a failed attempt.
+                    label = ctx.upstream.label if ctx.upstream else "?"
+                    raise MidStreamError(f"upstream {label} ended the stream without an answer", status=502)
+                if not tail.rstrip().endswith(b"[DONE]"):
                     # Ollama ends a healthy stream with [DONE]; without it the answer was cut off
                     # (Ollama itself drops mid-stream errors on /v1), and the client must know.
                     ctx.status = 502
@@ -128,6 +272,7 @@ class BypassMode:
                     ctx.status = error.status
                     yield sse_data(error.body())
                     return
-                # Nothing reached the client yet: another candidate may still serve it.
+                # No answer reached the client yet (keepalives at most): another candidate may serve it.
+                usage.discard()
                 if not (isinstance(stream, UpstreamStream) and await stream.failover(error.message)):
                     raise

@@ -65,6 +65,7 @@ class Metrics:
         self.durations: dict[str, list[float]] = {}
         self.attempts: defaultdict[tuple[str, str], int] = defaultdict(int)  # (upstream, outcome)
         self.failovers: defaultdict[str, int] = defaultdict(int)  # mode
+        self.tokens: defaultdict[tuple[str, str], int] = defaultdict(int)  # (mode, direction)
         self.open_streams = 0
         self.auth_cache: CountingCache | None = None
 
@@ -85,6 +86,10 @@ class Metrics:
             self.failovers[mode] += len(failures) if ctx.upstream else len(failures) - 1
         if ctx.upstream is not None:
             self.attempts[(ctx.upstream.label, "ok")] += 1
+        usage = ctx.usage
+        if usage.input_tokens or usage.output_tokens:
+            self.tokens[(mode, "input")] += usage.input_tokens
+            self.tokens[(mode, "output")] += usage.output_tokens
 
     def render(self) -> bytes:
         out: list[str] = []
@@ -112,6 +117,9 @@ class Metrics:
         family("llmgate_upstream_failovers_total", "counter", "Times a request moved on to its next upstream candidate.")
         for mode, count in sorted(self.failovers.items()):
             out.append(f'llmgate_upstream_failovers_total{{mode="{mode}"}} {count}')
+        family("llmgate_tokens_total", "counter", "Tokens the upstream reported, by mode and direction.")
+        for (mode, direction), count in sorted(self.tokens.items()):
+            out.append(f'llmgate_tokens_total{{mode="{mode}",direction="{direction}"}} {count}')
         family("llmgate_open_streams", "gauge", "Streaming answers in progress in this worker.")
         out.append(f"llmgate_open_streams {self.open_streams}")
         if self.auth_cache is not None:

@@ -59,7 +59,8 @@ class ModeSpec:
     endpoints: tuple[Endpoint, ...]
     description: str
     plugin: object = None  # the plugin object whose hooks belong to this mode
-    # None: the HTTP status waits for the upstream's answer. A number: after that many seconds
+    # None: the HTTP status waits for the first chunk of the mode's stream (the upstream's first
+    # bytes, or a keepalive the mode sends while it waits). A number: after that many seconds
     # without an answer the stream is committed (200) and the mode keeps the client informed.
     commit_after_seconds: float | None = None
 

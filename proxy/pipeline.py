@@ -66,11 +66,24 @@ async def authorize(ctx: RequestContext) -> None:
     ctx.mode = mode
 
 
+# Words that start with a vowel letter but a consonant sound ("a user"), and the reverse ("an hour").
+_CONSONANT_SOUNDS = ("uni", "use", "usu", "uti", "ura", "eu", "one", "once")
+_VOWEL_SOUNDS = ("hour", "honest", "honor", "honour", "heir")
+
+
+def mode_key(mode: str | None) -> str:
+    """'an emulator key', 'a bypass key': the key's mode with the article English wants."""
+    name = (mode or "").lower()
+    vowel = name[:1] in ("a", "e", "i", "o", "u") and not name.startswith(_CONSONANT_SOUNDS)
+    article = "an" if vowel or name.startswith(_VOWEL_SOUNDS) else "a"
+    return f"{article} {mode} key"
+
+
 def check_endpoint(ctx: RequestContext) -> None:
     spec = ctx.state.runner.modes[ctx.mode]  # type: ignore[index]
     if ctx.endpoint not in spec.endpoints:
         raise PermissionDenied(
-            f"This API key is a {ctx.mode} key, which serves {_mode_endpoints(ctx.state, ctx.mode)}; "
+            f"This API key is {mode_key(ctx.mode)}, which serves {_mode_endpoints(ctx.state, ctx.mode)}; "
             f"{ctx.endpoint} needs a key of another mode.",
             code="wrong_key_mode",
         )
@@ -144,14 +157,16 @@ async def _stream(ctx: RequestContext) -> HTTPResponse | None:
     body = ctx.state.runner.chain_stream(ctx, upstream)
     try:
         # Until the status is committed, an upstream failure is still a proper HTTP error.
-        await asyncio.wait([opening], timeout=spec.commit_after_seconds)
-        if opening.done() and opening.exception() is not None:
-            raise opening.exception()  # type: ignore[misc]
         first = b""
         if spec.commit_after_seconds is None:
             # Pull the first chunk before committing, so a stream that dies at once can still
-            # fail over or become an error status.
+            # fail over or become an error status. The mode's stream decides when that is: it
+            # may send a keepalive of its own while the upstream is slow to answer.
             first = await anext(body, b"")
+        else:
+            await asyncio.wait([opening], timeout=spec.commit_after_seconds)
+            if opening.done() and opening.exception() is not None:
+                raise opening.exception()  # type: ignore[misc]
         content_type = ctx.response_headers.pop("content-type", "text/event-stream")
         response = await ctx.request.respond(status=200, headers=_headers(ctx), content_type=content_type)
         try:

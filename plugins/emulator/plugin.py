@@ -29,7 +29,7 @@ from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, Up
 from proxy.errors import APIError, NotFound, PermissionDenied
 from proxy.hookspecs import hookimpl
 from proxy.model_choice import chosen_model
-from proxy.pipeline import authorize, error_response, new_context
+from proxy.pipeline import authorize, error_response, mode_key, new_context
 from proxy.state import AppState
 
 from . import codex_setup, stored
@@ -237,7 +237,7 @@ class EmulatorMode:
         await authorize(ctx)
         if ctx.mode != NAME:
             raise PermissionDenied(
-                f"This API key is a {ctx.mode} key; stored responses belong to the Responses API, "
+                f"This API key is {mode_key(ctx.mode)}; stored responses belong to the Responses API, "
                 "which needs an emulator key.",
                 code="wrong_key_mode",
             )

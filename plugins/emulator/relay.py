@@ -16,7 +16,6 @@ client learns travels as events:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -26,13 +25,11 @@ import orjson
 from proxy.context import RequestContext
 from proxy.dispatch import MidStreamError, UpstreamStream
 from proxy.errors import APIError
-from proxy.streams import iter_line_batches
+from proxy.streams import HEARTBEAT, iter_line_batches, with_heartbeats
 
 from .stream_translation import UPSTREAM_ENDED_EARLY, ResponseEventStream, encode_sse
 from .stream_translation import _error_code as code_for_message
 
-HEARTBEAT = object()
-_END = object()
 # Codes Codex (and the openai SDK) understand in `response.failed`.
 KNOWN_CODES = frozenset(
     {"context_length_exceeded", "rate_limit_exceeded", "server_is_overloaded", "usage_limit_reached",
@@ -54,48 +51,6 @@ def failed_code(error: APIError) -> str:
     if error.status == 503:
         return "server_is_overloaded"
     return "server_error"
-
-
-async def with_heartbeats(source: AsyncIterator[Any], interval: float) -> AsyncIterator[Any]:
-    """The items of ``source``, and ``HEARTBEAT`` whenever it has been silent for ``interval`` seconds."""
-    queue: asyncio.Queue[tuple[Any, BaseException | None]] = asyncio.Queue(maxsize=64)
-
-    async def pump() -> None:
-        try:
-            async for item in source:
-                await queue.put((item, None))
-        except Exception as exc:  # handed to the consumer, raised there
-            await queue.put((_END, exc))
-        else:
-            await queue.put((_END, None))
-
-    task = asyncio.ensure_future(pump())
-    try:
-        while True:
-            try:
-                # Data already waiting needs no timer: arming one per item cost a measurable
-                # share of the CPU per token.
-                item, error = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                try:
-                    async with asyncio.timeout(interval):
-                        item, error = await queue.get()
-                except TimeoutError:
-                    yield HEARTBEAT
-                    continue
-            if item is _END:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 def _sse(events: list[dict[str, Any]]) -> bytes:

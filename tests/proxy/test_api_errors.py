@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from proxy.accounts import revoke_api_key
+from proxy.pipeline import mode_key
 from proxy.security import hash_api_key
 from proxy.storage.models import ApiKey, User
 from tests.fake_ollama import FakeOllama
@@ -88,10 +89,25 @@ def test_wrong_mode_is_403_naming_the_right_endpoint(gateway: GatewayServer) -> 
     response = httpx.post(gateway.url + "/v1/responses", json={"input": "hi"}, headers={"authorization": f"Bearer {bypass_key}"})
     error = assert_openai_error(response, 403, "permission_error", "wrong_key_mode")
     assert "POST /v1/chat/completions" in error["message"]
+    assert error["message"].startswith("This API key is a bypass key, which serves")
     emulator_key = make_key(gateway, mode="emulator")
     response = httpx.post(gateway.url + CHAT, json=MESSAGES, headers={"authorization": f"Bearer {emulator_key}"})
     error = assert_openai_error(response, 403, "permission_error", "wrong_key_mode")
     assert "POST /v1/responses" in error["message"]
+    assert error["message"].startswith("This API key is an emulator key, which serves")
+    stored = httpx.get(gateway.url + "/v1/responses/resp_x", headers={"authorization": f"Bearer {bypass_key}"})
+    assert assert_openai_error(stored, 403, "permission_error", "wrong_key_mode")["message"].startswith(
+        "This API key is a bypass key; stored responses"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "phrase"),
+    [("emulator", "an emulator key"), ("bypass", "a bypass key"), ("echo", "an echo key"),
+     ("ollama", "an ollama key"), ("unified", "a unified key"), ("hourly", "an hourly key")],
+)  # fmt: skip
+def test_mode_key_takes_the_right_article(mode: str, phrase: str) -> None:
+    assert mode_key(mode) == phrase
 
 
 @pytest.mark.parametrize(
