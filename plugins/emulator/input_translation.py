@@ -122,7 +122,7 @@ def _file_part(part: dict[str, Any], param: str) -> str:
     data = opt_str(part.get("file_data"), f"{param}.file_data")
     label = f"input_file '{filename}'" if filename else "input_file"
     if data is None:
-        source = "file_id" if part.get("file_id") is not None else "file_url" if part.get("file_url") is not None else None
+        source = next((key for key in ("file_id", "file_url") if part.get(key) is not None), None)
         if source is None:
             missing(f"{param}.file_data")
         raise InvalidRequest(
@@ -394,7 +394,8 @@ def _add_item(
     elif kind in IGNORED_ITEMS:
         return
     elif kind in REFUSED_ITEMS:
-        invalid_value(f"{param}.type", f"input items of type '{kind}' are not supported: {REFUSED_ITEMS[kind]}.")
+        reason = REFUSED_ITEMS[kind]
+        invalid_value(f"{param}.type", f"input items of type '{kind}' are not supported: {reason}.")
     elif kind is None:
         missing(f"{param}.type")
     elif not isinstance(kind, str):

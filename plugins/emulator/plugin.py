@@ -130,8 +130,12 @@ class EmulatorMode:
             upstream_model = requested
         # All item_reference ids of the request in one query; none (Codex, store: false) costs nothing.
         wanted = reference_ids(body.get("input"))
-        references = await stored.referenced_items(ctx.user_id, wanted) if wanted else None  # type: ignore[arg-type]
-        translated = translate_request(body, upstream_model=upstream_model, sealer=self.sealer, references=references)
+        references = None
+        if wanted:
+            references = await stored.referenced_items(ctx.user_id, wanted)  # type: ignore[arg-type]
+        translated = translate_request(
+            body, upstream_model=upstream_model, sealer=self.sealer, references=references
+        )
         echo = translated.echo
         previous_id = echo["previous_response_id"]
         store = bool(echo["store"])
@@ -143,7 +147,11 @@ class EmulatorMode:
             own = translated.chat["messages"]
             if echo["instructions"]:
                 own = translate_input(
-                    None, body.get("input"), tool_map=translated.tool_map, sealer=self.sealer, references=references
+                    None,
+                    body.get("input"),
+                    tool_map=translated.tool_map,
+                    sealer=self.sealer,
+                    references=references,
                 )
             conversation = history + own
             translated.chat["messages"] = with_instructions(echo["instructions"], conversation)

@@ -153,7 +153,9 @@ def translate_request(
     tool_choice = _tool_choice(body.get("tool_choice"))
     tools = opt_list(body.get("tools"), "tools") or []
     upstream_tools, tool_map = translate_tools(tools, tool_choice)
-    messages = translate_input(instructions, input_value, tool_map=tool_map, sealer=sealer, references=references)
+    messages = translate_input(
+        instructions, input_value, tool_map=tool_map, sealer=sealer, references=references
+    )
     reasoning, think = _reasoning(body.get("reasoning"))
     text, upstream_format = _text(body.get("text"))
     options, sampling = _options(body)

@@ -37,6 +37,9 @@ from .tool_mapping import ToolMap
 
 log = logging.getLogger("llmgate")
 WRITE_WAIT_SECONDS = 5.0
+# Ids per lookup statement, well below the bind-parameter limits (SQLite 32,766, PostgreSQL 65,535):
+# an ordinary request needs one query, a huge one still resolves.
+BATCH = 1000
 
 
 def _now() -> datetime:
@@ -95,22 +98,24 @@ async def conversation(user_id: int, response_id: str) -> list[dict[str, Any]]:
 
 async def referenced_items(user_id: int, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The live stored items of this user among ``item_ids``, by id (one query)."""
-    wanted = {item_id for item_id in item_ids if _possible(item_id)}
-    if not wanted:
-        return {}
-    rows = (
-        await StoredItem.filter(user_id=user_id, item_id__in=wanted, expires_at__gt=_now())
-        .order_by("id")
-        .values_list("item_id", "item")
-    )
-    return {item_id: item for item_id, item in rows}  # type: ignore[misc]  # later rows are newer: they win
+    wanted = sorted({item_id for item_id in item_ids if _possible(item_id)})
+    found: dict[str, dict[str, Any]] = {}
+    now = _now()
+    for start in range(0, len(wanted), BATCH):
+        rows = (
+            await StoredItem.filter(user_id=user_id, item_id__in=wanted[start : start + BATCH], expires_at__gt=now)
+            .order_by("id")
+            .values_list("item_id", "item")
+        )
+        found.update(rows)  # type: ignore[arg-type]  # later rows are newer: they win
+    return found
 
 
 async def _write(response_row: StoredResponse, items: list[StoredItem]) -> None:
     async with in_transaction():
         await response_row.save(force_create=True)
         if items:
-            await StoredItem.bulk_create(items)
+            await StoredItem.bulk_create(items)  # executemany: no bind-parameter limit
 
 
 async def save(
@@ -134,7 +139,9 @@ async def save(
         response=response,
     )
     items = [
-        StoredItem(user_id=user_id, response_id=response["id"], item_id=item_id, expires_at=expires_at, item=item)
+        StoredItem(
+            user_id=user_id, response_id=response["id"], item_id=item_id, expires_at=expires_at, item=item
+        )
         for item in (*input_items, *(response.get("output") or ()))
         if (item_id := _item_id(item)) is not None
     ]

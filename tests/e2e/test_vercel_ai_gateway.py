@@ -44,9 +44,13 @@ def references(items: Any) -> list[str]:
     return [item["id"] for item in items if isinstance(item, dict) and item.get("type") == "item_reference"]
 
 
-def test_multi_turn_chat_keeps_the_answer_and_its_thinking(vercel_ai_dir: Path, start_gateway, fake: FakeOllama) -> None:
+def test_multi_turn_chat_keeps_the_answer_and_its_thinking(
+    vercel_ai_dir: Path, start_gateway, fake: FakeOllama
+) -> None:
     gateway, key, recorder = start(start_gateway)
-    fake.queue(Reply(thinking="They ask who I am.", content="I am Ada."), Reply(content="You asked who I am."))
+    fake.queue(
+        Reply(thinking="They ask who I am.", content="I am Ada."), Reply(content="You asked who I am.")
+    )
     result = run_scenario(vercel_ai_dir, "chat", base_url=gateway.url + "/v1", api_key=key)
 
     assert result["first"]["text"] == "I am Ada." and result["first"]["reasoning"] == "They ask who I am."
@@ -65,7 +69,9 @@ def test_multi_turn_chat_keeps_the_answer_and_its_thinking(vercel_ai_dir: Path, 
     ]
 
 
-def test_tool_loop_keeps_the_thinking_before_the_call(vercel_ai_dir: Path, start_gateway, fake: FakeOllama) -> None:
+def test_tool_loop_keeps_the_thinking_before_the_call(
+    vercel_ai_dir: Path, start_gateway, fake: FakeOllama
+) -> None:
     gateway, key, recorder = start(start_gateway)
     fake.queue(
         Reply(thinking="I need the weather tool.", content="Checking.",
@@ -88,7 +94,8 @@ def test_tool_loop_keeps_the_thinking_before_the_call(vercel_ai_dir: Path, start
     call_id = assistant["tool_calls"][0]["id"]
     assert assistant == {
         "role": "assistant", "content": "Checking.", "thinking": "I need the weather tool.",
-        "tool_calls": [{"id": call_id, "function": {"index": 0, "name": "get_weather", "arguments": {"city": "Oslo"}}}],
+        "tool_calls": [{"id": call_id,
+                        "function": {"index": 0, "name": "get_weather", "arguments": {"city": "Oslo"}}}],
     }  # fmt: skip
     assert tool_message["role"] == "tool" and tool_message["tool_name"] == "get_weather"
     assert tool_message["tool_call_id"] == call_id and "sunny, 21 C" in tool_message["content"]

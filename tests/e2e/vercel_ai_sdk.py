@@ -55,24 +55,32 @@ def ensure_vercel_ai(*, timeout: float = 600) -> Path:
         shutil.copyfile(PACKAGE_JSON, cache_dir / "package.json")
         cmd = [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--no-package-lock"]
         try:
-            proc = subprocess.run(cmd, cwd=cache_dir, env=_install_env(), stdin=subprocess.DEVNULL,
+            proc = subprocess.run(cmd, cwd=cache_dir, env=_install_env(), stdin=subprocess.DEVNULL, check=False,
                                   capture_output=True, text=True, timeout=timeout)  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise VercelAIInstallError(f"`{' '.join(cmd)}` timed out after {timeout}s") from exc
         if proc.returncode != 0:
-            raise VercelAIInstallError(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            raise VercelAIInstallError(
+                f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
         (cache_dir / _INSTALLED_MARKER).write_text(PACKAGE_JSON.read_text())
     return cache_dir
 
 
-def run_scenario(sdk_dir: Path, scenario: str, *, base_url: str, api_key: str, timeout: float = 60) -> dict[str, Any]:
+def run_scenario(
+    sdk_dir: Path, scenario: str, *, base_url: str, api_key: str, timeout: float = 60
+) -> dict[str, Any]:
     """Run one scenario of ``run.mjs``; its JSON output, or an AssertionError with node's stderr."""
     # ESM resolves packages next to the script, so the script runs from the install folder.
     script = sdk_dir / "run.mjs"
-    shutil.copyfile(HARNESS_DIR / "run.mjs", script)
+    staged = sdk_dir / f"run.{os.getpid()}.mjs"
+    shutil.copyfile(HARNESS_DIR / "run.mjs", staged)
+    os.replace(staged, script)  # atomic: a parallel test never runs half a file
     env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(sdk_dir), "LLMGATE_URL": base_url,
            "LLMGATE_KEY": api_key, "NO_COLOR": "1"}  # fmt: skip
     proc = subprocess.run(["node", str(script), scenario], cwd=sdk_dir, env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
-    assert proc.returncode == 0, f"node run.mjs {scenario} exited {proc.returncode}:\n{proc.stderr}\n{proc.stdout}"
+                          check=False, capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    assert proc.returncode == 0, (
+        f"node run.mjs {scenario} exited {proc.returncode}:\n{proc.stderr}\n{proc.stdout}"
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -60,13 +60,15 @@ def test_references_resolve_in_place_into_one_assistant_turn() -> None:
     ]
     assert reference_ids(items) == ["rs_1", "msg_1", "fc_1", "ctc_1", "msg_user"]
     # Exactly what the client would get by sending the full items in their places.
-    full = [STORED[i["id"]] if "id" in i and "role" not in i and i.get("type") in (None, "item_reference") else i
-            for i in items]  # fmt: skip
+    full = [
+        STORED[i["id"]] if "role" not in i and i.get("type") in (None, "item_reference") else i for i in items
+    ]
     assert translate(items, STORED) == translate(full)
     assert translate(items, STORED) == [
         {"role": "user", "content": "Weather in Oslo?"},
         {"role": "assistant", "content": "Checking.", "thinking": "plan",
-         "tool_calls": [{"id": "call_1", "function": {"index": 0, "name": "get_weather", "arguments": {"city": "Oslo"}}}]},
+         "tool_calls": [{"id": "call_1",
+                         "function": {"index": 0, "name": "get_weather", "arguments": {"city": "Oslo"}}}]},
         {"role": "tool", "content": "sunny", "tool_name": "get_weather", "tool_call_id": "call_1"},
         {"role": "assistant", "content": "",
          "tool_calls": [{"id": "call_2", "function": {"index": 0, "name": "apply_patch",
@@ -185,14 +187,19 @@ def test_text_files_become_message_text() -> None:
         file_part(b'{"a": 1}', mime="application/json", name="a.json"),
         file_part(b"plain base64, no data URL", mime=None, name=None),
     ]}])  # fmt: skip
-    assert msgs == [{"role": "user", "content": 'Summarise:\n[file notes.txt]\nline 1\nÿ line 2\n'
-                                                '[file a.json]\n{"a": 1}\nplain base64, no data URL'}]  # fmt: skip
+    text = (
+        'Summarise:\n[file notes.txt]\nline 1\nÿ line 2\n[file a.json]\n{"a": 1}\nplain base64, no data URL'
+    )
+    assert msgs == [{"role": "user", "content": text}]
 
 
 @pytest.mark.parametrize(
     ("part", "words"),
     [
-        (file_part(b"%PDF-1.7 ...", mime="application/pdf", name="report.pdf"), ["'report.pdf'", "application/pdf"]),
+        (
+            file_part(b"%PDF-1.7 ...", mime="application/pdf", name="report.pdf"),
+            ["'report.pdf'", "application/pdf"],
+        ),
         (file_part(b"\x89PNG\x00\x01", mime="text/plain", name="x.txt"), ["'x.txt'", "not a text file"]),
         (file_part(b"\xff\xfe bad utf-8", mime=None, name="y.bin"), ["'y.bin'"]),
         ({"type": "input_file", "file_data": "not base64!!"}, ["not a text file"]),

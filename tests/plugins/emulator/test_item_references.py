@@ -27,7 +27,9 @@ def ref(item_id: str) -> dict[str, str]:
     return {"type": "item_reference", "id": item_id}
 
 
-def test_references_to_output_items_resolve_in_place(start_gateway, database_url: str, fake: FakeOllama) -> None:
+def test_references_to_output_items_resolve_in_place(
+    start_gateway, database_url: str, fake: FakeOllama
+) -> None:
     gateway = emulator(start_gateway, database_url)
     client = sdk(gateway, make_key(gateway, mode="emulator"))
     fake.queue(
@@ -88,17 +90,20 @@ def test_input_items_with_ids_are_stored_and_resolve(gateway: GatewayServer, fak
     ]})  # fmt: skip
     assert first.status_code == 200, first.text
     second = post(gateway, key, {"tools": [WEATHER_TOOL], "store": False, "input": [
-        ref("msg_client_1"), ref("fc_client_1"), {"type": "function_call_output", "call_id": "call_9", "output": "rain"},
+        ref("msg_client_1"), ref("fc_client_1"),
+        {"type": "function_call_output", "call_id": "call_9", "output": "rain"},
     ]})  # fmt: skip
     assert second.status_code == 200, second.text
     assert fake.chat_requests()[-1].json["messages"] == fake.chat_requests()[-2].json["messages"]
-    assert fake.chat_requests()[-1].json["messages"][1]["tool_calls"][0]["function"]["arguments"] == {"city": "Rome"}
+    assert fake.chat_requests()[-1].json["messages"][1]["tool_calls"][0]["function"]["arguments"] == {
+        "city": "Rome"
+    }
 
 
 def test_store_false_keeps_no_items(gateway: GatewayServer, fake: FakeOllama) -> None:
     key = make_key(gateway, mode="emulator")
-    unstored = post(gateway, key, {"store": False, "input": [{"type": "message", "id": "msg_x", "role": "user",
-                                                              "content": "hi"}]}).json()  # fmt: skip
+    message = {"type": "message", "id": "msg_x", "role": "user", "content": "hi"}
+    unstored = post(gateway, key, {"store": False, "input": [message]}).json()
     assert gateway.run(StoredItem.all().count()) == 0
     refused = post(gateway, key, {"input": [ref(unstored["output"][0]["id"])]})
     assert refused.status_code == 400
@@ -107,7 +112,10 @@ def test_store_false_keeps_no_items(gateway: GatewayServer, fake: FakeOllama) ->
 
 def test_unknown_and_foreign_ids_get_the_same_400(start_gateway, database_url: str, fake: FakeOllama) -> None:
     gateway = emulator(start_gateway, database_url)
-    alice, mallory = make_key(gateway, mode="emulator"), make_key(gateway, mode="emulator", username="mallory")
+    alice, mallory = (
+        make_key(gateway, mode="emulator"),
+        make_key(gateway, mode="emulator", username="mallory"),
+    )
     fake.queue(Reply(content="Alice's secret plan."))
     kept = post(gateway, alice, {"input": "plan"}).json()
     item_id = kept["output"][0]["id"]
@@ -132,12 +140,18 @@ def test_unknown_and_foreign_ids_get_the_same_400(start_gateway, database_url: s
     assert gateway.run(StoredItem.all().count()) == 0
 
 
-def test_references_resolve_with_previous_response_id_and_instructions(gateway: GatewayServer, fake: FakeOllama) -> None:
+def test_references_resolve_with_previous_response_id_and_instructions(
+    gateway: GatewayServer, fake: FakeOllama
+) -> None:
     client = sdk(gateway, make_key(gateway, mode="emulator"))
     fake.queue(Reply(content="One."), Reply(content="Two."))
     first = client.responses.create(model="gpt-5.4", input="count")
-    client.responses.create(model="gpt-5.4", instructions="Be terse.", previous_response_id=first.id,
-                            input=[{"role": "user", "content": "repeat"}, ref(first.output[0].id)])  # fmt: skip
+    client.responses.create(
+        model="gpt-5.4",
+        instructions="Be terse.",
+        previous_response_id=first.id,
+        input=[{"role": "user", "content": "repeat"}, ref(first.output[0].id)],
+    )
     assert fake.chat_requests()[-1].json["messages"] == [
         {"role": "system", "content": "Be terse."},
         {"role": "user", "content": "count"},
@@ -163,7 +177,9 @@ def test_expired_items_do_not_resolve_and_are_purged(gateway: GatewayServer, fak
 
 
 @pytest.mark.parametrize("kind", ["input_audio", "input_file"])
-def test_unreadable_parts_are_400_before_the_model_is_called(gateway: GatewayServer, fake: FakeOllama, kind: str) -> None:
+def test_unreadable_parts_are_400_before_the_model_is_called(
+    gateway: GatewayServer, fake: FakeOllama, kind: str
+) -> None:
     part = {"type": kind, "input_audio": {"data": "AAAA", "format": "wav"}} if kind == "input_audio" else {
         "type": kind, "file_id": "file-1"}  # fmt: skip
     with pytest.raises(openai.BadRequestError) as caught:
@@ -172,3 +188,23 @@ def test_unreadable_parts_are_400_before_the_model_is_called(gateway: GatewaySer
         )
     assert caught.value.body["param"].startswith("input[0].content[0]")
     assert fake.chat_requests() == []
+
+
+def test_references_past_one_statement_resolve(
+    start_gateway, database_url: str, fake: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More ids than one lookup statement may carry (bind-parameter limits) resolve in batches, in order."""
+    monkeypatch.setattr(stored, "BATCH", 7)
+    gateway = emulator(start_gateway, database_url)
+    key = make_key(gateway, mode="emulator")
+    count = 50
+    history = [
+        {"type": "message", "id": f"msg_h{i}", "role": "user", "content": f"m{i}"} for i in range(count)
+    ]
+    assert post(gateway, key, {"input": history}).status_code == 200
+    assert gateway.run(StoredItem.all().count()) == count + 1  # and the answer
+    resolved = post(gateway, key, {"store": False, "input": [ref(f"msg_h{i}") for i in range(count)]})
+    assert resolved.status_code == 200, resolved.text
+    assert fake.chat_requests()[-1].json["messages"] == [
+        {"role": "user", "content": f"m{i}"} for i in range(count)
+    ]
