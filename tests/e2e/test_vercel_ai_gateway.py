@@ -44,19 +44,21 @@ def references(items: Any) -> list[str]:
     return [item["id"] for item in items if isinstance(item, dict) and item.get("type") == "item_reference"]
 
 
+@pytest.mark.parametrize("scenario", ["chat", "stream-chat"])
 def test_multi_turn_chat_keeps_the_answer_and_its_thinking(
-    vercel_ai_dir: Path, start_gateway, fake: FakeOllama
+    vercel_ai_dir: Path, start_gateway, fake: FakeOllama, scenario: str
 ) -> None:
     gateway, key, recorder = start(start_gateway)
     fake.queue(
         Reply(thinking="They ask who I am.", content="I am Ada."), Reply(content="You asked who I am.")
     )
-    result = run_scenario(vercel_ai_dir, "chat", base_url=gateway.url + "/v1", api_key=key)
+    result = run_scenario(vercel_ai_dir, scenario, base_url=gateway.url + "/v1", api_key=key)
 
     assert result["first"]["text"] == "I am Ada." and result["first"]["reasoning"] == "They ask who I am."
     assert result["second"]["text"] == "You asked who I am."
     chats = fake.chat_requests()
     assert len(chats) == 2 and all(r.json["model"] == "qwen3:8b" for r in chats)
+    assert [r.json["stream"] for r in chats] == [scenario == "stream-chat"] * 2
     # The SDK sent the first answer by reference, not as text...
     referenced = references(recorder.inputs[1])
     assert [i[:3] for i in referenced] == ["rs_", "msg"], recorder.inputs[1]

@@ -1,8 +1,8 @@
 // Drives the Vercel AI SDK (`ai` + `@ai-sdk/openai`, Responses API, store: true by default) against the
-// gateway. Usage: node run.mjs <chat|tools>; LLMGATE_URL (…/v1) and LLMGATE_KEY in the environment.
+// gateway. Usage: node run.mjs <chat|stream-chat|tools>; LLMGATE_URL (…/v1) and LLMGATE_KEY in the environment.
 // Prints one JSON object with what the SDK returned, for the Python test to check.
 import { createOpenAI } from "@ai-sdk/openai";
-import { generateText, stepCountIs, tool } from "ai";
+import { generateText, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
 
 const openai = createOpenAI({ baseURL: process.env.LLMGATE_URL, apiKey: process.env.LLMGATE_KEY });
@@ -30,6 +30,16 @@ async function chat() {
   return { first: summary(first), second: summary(second) };
 }
 
+async function streamChat() {
+  // The same two turns streamed: the item ids come from the stream's events.
+  const messages = [{ role: "user", content: "Who are you?" }];
+  const first = streamText({ model, messages });
+  const firstText = await first.text;
+  messages.push(...(await first.response).messages, { role: "user", content: "What did I ask?" });
+  const second = streamText({ model, messages });
+  return { first: { text: firstText, reasoning: (await first.reasoningText) ?? null }, second: { text: await second.text } };
+}
+
 async function tools() {
   const getWeather = tool({
     description: "Weather for a city",
@@ -45,7 +55,7 @@ async function tools() {
   return summary(result);
 }
 
-const scenarios = { chat, tools };
+const scenarios = { chat, "stream-chat": streamChat, tools };
 const scenario = scenarios[process.argv[2]];
 if (!scenario) {
   console.error(`unknown scenario ${process.argv[2]}; one of ${Object.keys(scenarios).join(", ")}`);
