@@ -144,8 +144,8 @@ def _file_part(part: dict[str, Any], param: str) -> str:
     if text is None:
         kind = f" ({mime})" if mime else ""
         raise InvalidRequest(
-            f"Invalid value for '{param}': the {label}{kind} is not a text file. The upstream models read "
-            "text and images only: send text files as base64 file_data, images as input_image.",
+            f"Invalid value for '{param}': the {label}{kind} is not UTF-8 text (base64). The upstream "
+            "models read text and images only: send text files as base64 file_data, images as input_image.",
             param=param,
         )
     return f"[file {filename}]\n{text}" if filename else text
