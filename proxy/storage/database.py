@@ -89,7 +89,6 @@ async def make_migrations(database_url: str, name: str = "update", root: Path = 
     Returns the new file's name, or None when the models match the last migration.
     """
     from aerich import Command
-
     from aerich.migrate import Migrate
 
     # aerich collects a diff's operations in class attributes and never clears them: without this,
