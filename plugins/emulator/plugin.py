@@ -35,8 +35,8 @@ from proxy.state import AppState
 from . import codex_setup, stored
 from .config import EmulatorSettings, load
 from .field_checks import opt_str
+from .input_translation import reference_ids, translate_input
 from .relay import relay
-from .input_translation import translate_input
 from .request_translation import TranslatedRequest, translate_request
 from .sealing import ThinkingSealer
 from .stream_translation import ResponseEventStream
@@ -57,6 +57,7 @@ class Turn:
     store: bool
     previous_response_id: str | None
     conversation: list[dict[str, Any]]  # upstream messages without the instructions (for storing)
+    input_items: list[Any]  # the request's input items, stored beside the response so ids resolve later
 
 
 def with_instructions(instructions: str | None, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -127,7 +128,14 @@ class EmulatorMode:
             upstream_model = chosen_model(ctx)
         else:
             upstream_model = requested
-        translated = translate_request(body, upstream_model=upstream_model, sealer=self.sealer)
+        # All item_reference ids of the request in one query; none (Codex, store: false) costs nothing.
+        wanted = reference_ids(body.get("input"))
+        references = None
+        if wanted:
+            references = await stored.referenced_items(ctx.user_id, wanted)  # type: ignore[arg-type]
+        translated = translate_request(
+            body, upstream_model=upstream_model, sealer=self.sealer, references=references
+        )
         echo = translated.echo
         previous_id = echo["previous_response_id"]
         store = bool(echo["store"])
@@ -138,7 +146,13 @@ class EmulatorMode:
             history = await stored.conversation(ctx.user_id, previous_id) if previous_id else []  # type: ignore[arg-type]
             own = translated.chat["messages"]
             if echo["instructions"]:
-                own = translate_input(None, body.get("input"), tool_map=translated.tool_map, sealer=self.sealer)
+                own = translate_input(
+                    None,
+                    body.get("input"),
+                    tool_map=translated.tool_map,
+                    sealer=self.sealer,
+                    references=references,
+                )
             conversation = history + own
             translated.chat["messages"] = with_instructions(echo["instructions"], conversation)
         ctx.meta[NAME] = Turn(
@@ -148,6 +162,7 @@ class EmulatorMode:
             store=store,
             previous_response_id=previous_id,
             conversation=conversation,
+            input_items=body["input"] if store and isinstance(body.get("input"), list) else [],
         )
         return UpstreamRequest("/api/chat", translated.chat, stream=translated.stream)
 
@@ -174,6 +189,7 @@ class EmulatorMode:
             messages=turn.conversation + answer,
             previous_response_id=turn.previous_response_id,
             retention_hours=self.config.store_retention_hours,
+            input_items=turn.input_items,
         )
 
     @hookimpl

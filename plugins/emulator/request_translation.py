@@ -14,6 +14,7 @@ Mapping (see input_translation and tool_mapping for `input` and `tools`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,8 +135,13 @@ def _options(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def translate_request(
-    body: dict[str, Any], *, upstream_model: str, sealer: ThinkingSealer
+    body: dict[str, Any],
+    *,
+    upstream_model: str,
+    sealer: ThinkingSealer,
+    references: Mapping[str, dict[str, Any]] | None = None,
 ) -> TranslatedRequest:
+    """``references``: the stored items the input's `item_reference` items name (see input_translation)."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     stream = opt_bool(body.get("stream"), "stream") or False
@@ -147,7 +153,9 @@ def translate_request(
     tool_choice = _tool_choice(body.get("tool_choice"))
     tools = opt_list(body.get("tools"), "tools") or []
     upstream_tools, tool_map = translate_tools(tools, tool_choice)
-    messages = translate_input(instructions, input_value, tool_map=tool_map, sealer=sealer)
+    messages = translate_input(
+        instructions, input_value, tool_map=tool_map, sealer=sealer, references=references
+    )
     reasoning, think = _reasoning(body.get("reasoning"))
     text, upstream_format = _text(body.get("text"))
     options, sampling = _options(body)

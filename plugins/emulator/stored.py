@@ -4,22 +4,32 @@ A row holds the final Response object (what ``GET /v1/responses/{id}`` returns) 
 conversation up to and including this answer (what ``previous_response_id`` continues from), never
 the request's ``instructions``: like OpenAI, instructions are not carried over to the next response.
 
+Each stored response also keeps its items one per row (``StoredItem``): its output items, and the
+input items the client sent with an id. An ``item_reference`` in a later request names one of them;
+``referenced_items`` resolves all references of a request in one indexed query. Deleting or
+purging a response removes its items (the foreign key cascades).
+
 Writes run as background tasks (``state.spawn``), so a client that goes away cannot cancel them,
 but the request waits for its write (up to ``WRITE_WAIT_SECONDS``) before it sends the final event
 or body: a ``GET`` the client sends right after must find the row, on any worker. Only requests
-that store pay that wait (one INSERT); ``store: false`` (Codex) costs nothing.
+that store pay that wait (one transaction: the response row and one multi-row INSERT of its items);
+``store: false`` (Codex) costs nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.expressions import Subquery
+from tortoise.transactions import in_transaction
+
 from proxy.errors import InvalidRequest
 from proxy.state import AppState
-from proxy.storage.models import StoredResponse
+from proxy.storage.models import StoredItem, StoredResponse
 
 from .input_translation import translate_input
 from .sealing import ThinkingSealer
@@ -27,6 +37,9 @@ from .tool_mapping import ToolMap
 
 log = logging.getLogger("llmgate")
 WRITE_WAIT_SECONDS = 5.0
+# Ids per lookup statement, well below the bind-parameter limits (SQLite 32,766, PostgreSQL 65,535):
+# an ordinary request needs one query, a huge one still resolves.
+BATCH = 1000
 
 
 def _now() -> datetime:
@@ -40,6 +53,18 @@ ID_MAX_LENGTH = StoredResponse._meta.fields_map["id"].max_length
 
 def _possible(response_id: str) -> bool:
     return len(response_id) <= ID_MAX_LENGTH
+
+
+def _item_id(item: Any) -> str | None:
+    """The id under which an item can be referenced later, or None when it has none we can keep."""
+    if not isinstance(item, dict) or item.get("type") == "item_reference":
+        return None
+    item_id = item.get("id")
+    if not isinstance(item_id, str) or not item_id or not _possible(item_id):
+        return None
+    if item.get("type") is None and "role" not in item:
+        return None  # `{"id": ...}` alone is a reference, not an item
+    return item_id
 
 
 def _live(user_id: int, response_id: str) -> Any:
@@ -71,6 +96,28 @@ async def conversation(user_id: int, response_id: str) -> list[dict[str, Any]]:
     return list(messages)  # type: ignore[call-overload]
 
 
+async def referenced_items(user_id: int, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The live stored items of this user among ``item_ids``, by id (one query)."""
+    wanted = sorted({item_id for item_id in item_ids if _possible(item_id)})
+    found: dict[str, dict[str, Any]] = {}
+    now = _now()
+    for start in range(0, len(wanted), BATCH):
+        rows = (
+            await StoredItem.filter(user_id=user_id, item_id__in=wanted[start : start + BATCH], expires_at__gt=now)
+            .order_by("id")
+            .values_list("item_id", "item")
+        )
+        found.update(rows)  # type: ignore[arg-type]  # later rows are newer: they win
+    return found
+
+
+async def _write(response_row: StoredResponse, items: list[StoredItem]) -> None:
+    async with in_transaction():
+        await response_row.save(force_create=True)
+        if items:
+            await StoredItem.bulk_create(items)  # executemany: no bind-parameter limit
+
+
 async def save(
     state: AppState,
     *,
@@ -79,18 +126,26 @@ async def save(
     messages: list[dict[str, Any]],
     previous_response_id: str | None,
     retention_hours: float,
+    input_items: Sequence[Any] = (),
 ) -> None:
-    """Write the row in the background and wait (bounded) for it; see the module notes."""
-    task = state.spawn(
-        StoredResponse.create(
-            id=response["id"],
-            user_id=user_id,
-            expires_at=_now() + timedelta(hours=retention_hours),
-            previous_response_id=previous_response_id,
-            messages=messages,
-            response=response,
-        )
+    """Write the rows in the background and wait (bounded) for them; see the module notes."""
+    expires_at = _now() + timedelta(hours=retention_hours)
+    response_row = StoredResponse(
+        id=response["id"],
+        user_id=user_id,
+        expires_at=expires_at,
+        previous_response_id=previous_response_id,
+        messages=messages,
+        response=response,
     )
+    items = [
+        StoredItem(
+            user_id=user_id, response_id=response["id"], item_id=item_id, expires_at=expires_at, item=item
+        )
+        for item in (*input_items, *(response.get("output") or ()))
+        if (item_id := _item_id(item)) is not None
+    ]
+    task = state.spawn(_write(response_row, items))
     try:
         await asyncio.wait_for(asyncio.shield(task), WRITE_WAIT_SECONDS)
     except TimeoutError:
@@ -113,4 +168,9 @@ async def delete(user_id: int, response_id: str) -> bool:
 
 
 async def purge_expired() -> int:
-    return int(await StoredResponse.filter(expires_at__lte=_now()).delete())
+    """Delete expired responses with their items; returns how many responses went."""
+    now = _now()
+    expired = StoredResponse.filter(expires_at__lte=now)
+    # Items first, so the count is the responses' alone (SQLite would count cascaded rows too).
+    await StoredItem.filter(response_id__in=Subquery(expired.values("id"))).delete()
+    return int(await expired.delete())

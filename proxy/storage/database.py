@@ -89,7 +89,13 @@ async def make_migrations(database_url: str, name: str = "update", root: Path = 
     Returns the new file's name, or None when the models match the last migration.
     """
     from aerich import Command
+    from aerich.migrate import Migrate
 
+    # aerich collects a diff's operations in class attributes and never clears them: without this,
+    # writing both dialects in one process puts SQLite's statements into the PostgreSQL migration.
+    for collected in ("upgrade_operators", "downgrade_operators", "_upgrade_fk_m2m_index_operators",
+                      "_downgrade_fk_m2m_index_operators", "_upgrade_m2m", "_downgrade_m2m"):  # fmt: skip
+        setattr(Migrate, collected, [])
     location = migrations_dir(database_url, root)
     command = Command(tortoise_config(database_url), app="models", location=str(location))
     try:

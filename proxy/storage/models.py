@@ -152,6 +152,29 @@ class StoredResponse(Model):
         table = "stored_responses"
 
 
+class StoredItem(Model):
+    """One item of a stored response, found by (user, item id) when a request references it.
+
+    Output items, and input items the client sent with an id. One indexed query resolves all
+    ``item_reference`` items of a request. An id may appear in several responses (a client that
+    resends its history): the newest live row wins."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="stored_items", on_delete=fields.CASCADE
+    )
+    response: fields.ForeignKeyRelation[StoredResponse] = fields.ForeignKeyField(
+        "models.StoredResponse", related_name="items", on_delete=fields.CASCADE
+    )
+    item_id = fields.CharField(max_length=64)
+    expires_at = fields.DatetimeField()  # the response's, so a lookup needs no join
+    item = fields.JSONField()
+
+    class Meta:
+        table = "stored_items"
+        indexes = (("user", "item_id"),)
+
+
 class DashboardSession(Model):
     """A signed-in browser. The cookie holds a random id; only its hash is stored."""
 

@@ -33,6 +33,7 @@ from proxy.storage.models import (
     ApiKey,
     DashboardSession,
     OllamaKey,
+    StoredItem,
     StoredResponse,
     UpstreamAttempt,
     UsageRecord,
@@ -141,10 +142,15 @@ async def populate(url: str, force_columns: bool) -> tuple[list[tuple[Model, lis
         ))  # fmt: skip
     await add(UpstreamAttempt(created_at=now, user_id=alice.id, ollama_key_id=ollama.id if ollama else None,
                               upstream="ollama.com", status=429, message="session limit reached"))
-    response = {"id": "resp_upgrade", "object": "response", "status": "completed", "model": "gpt-5",
-                "output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "héllo ✓"}]}]}
-    await add(StoredResponse(id="resp_upgrade", user_id=alice.id, expires_at=now + timedelta(days=30),
-                             previous_response_id=None, messages=[{"role": "user", "content": "hi 👋"}], response=response))
+    message = {"id": "msg_upgrade", "type": "message", "role": "assistant",
+               "content": [{"type": "output_text", "text": "héllo ✓"}]}
+    response = {"id": "resp_upgrade", "object": "response", "status": "completed", "model": "gpt-5", "output": [message]}
+    kept = await add(StoredResponse(id="resp_upgrade", user_id=alice.id, expires_at=now + timedelta(days=30),
+                                    previous_response_id=None, messages=[{"role": "user", "content": "hi 👋"}],
+                                    response=response))
+    if kept is not None:
+        await add(StoredItem(user_id=alice.id, response_id=kept.id, item_id="msg_upgrade",
+                             expires_at=kept.expires_at, item=message))
     await add(DashboardSession(id="a" * 64, user_id=alice.id, csrf_token="c" * 64, expires_at=now + timedelta(days=1)))
     return written, {"api_key": api_secret, "revoked": revoked_secret}
 
@@ -189,8 +195,13 @@ async def _after_upgrade(url: str, count: int, expected: list[tuple[type[Model],
         if StoredResponse in per_model:
             response = await stored.fetch(alice.id, "resp_upgrade")
             assert response is not None and response["output"][0]["content"][0]["text"] == "héllo ✓"
+            # Its output items are referenceable, also when they were stored before the items table
+            # existed (the migration that adds it fills it from the stored responses).
+            items = await stored.referenced_items(alice.id, ["msg_upgrade"])
+            assert items == {"msg_upgrade": response["output"][0]}
         # Every current table is readable through its model.
-        for model in (User, UserSettings, ApiKey, OllamaKey, UsageRecord, UpstreamAttempt, StoredResponse, DashboardSession):
+        for model in (User, UserSettings, ApiKey, OllamaKey, UsageRecord, UpstreamAttempt, StoredResponse, StoredItem,
+                      DashboardSession):
             await model.all().limit(5)
     finally:
         await Tortoise.close_connections()
@@ -210,5 +221,5 @@ def test_populated_database_upgrades_without_loss(database_url: str, tmp_path: P
     assert {m for m, _, _ in expected} >= {User, ApiKey}
     if count == STEPS:
         assert {m for m, _, _ in expected} == {User, UserSettings, ApiKey, OllamaKey, UsageRecord,
-                                               UpstreamAttempt, StoredResponse, DashboardSession}
+                                               UpstreamAttempt, StoredResponse, StoredItem, DashboardSession}
     asyncio.run(_after_upgrade(database_url, count, expected, secrets))

@@ -254,7 +254,6 @@ def test_roles_and_content_parts() -> None:
                     "role": "user",
                     "content": [
                         {"type": "input_text", "text": "look"},
-                        {"type": "input_file", "file_id": "f"},
                     ],
                 },
                 {
@@ -389,11 +388,10 @@ def test_orphan_tool_output_has_no_tool_name() -> None:
     assert msgs == [{"role": "tool", "content": "x", "tool_call_id": "zz"}]
 
 
-def test_unknown_items_are_ignored() -> None:
+def test_hosted_tool_items_are_ignored() -> None:
     msgs = messages(
         {
             "input": [
-                {"type": "item_reference", "id": "msg_1"},
                 {"type": "web_search_call", "id": "ws_1", "status": "completed"},
                 {"type": "compaction", "encrypted_content": "x"},
                 {"role": "user", "content": "hi"},
