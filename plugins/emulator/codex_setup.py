@@ -1,7 +1,7 @@
 """Connect Codex: a ready ``config.toml`` provider entry and a model catalog for the emulated names.
 
 Both are public (no API key): they hold no secret, only this server's address and model metadata.
-The catalog's context window comes from the upstream model's ``/api/show`` (cached); a caller that
+The catalog's context window is the one the model really gets (``context_window``); a caller that
 sends an emulator key gets the window of the model that key's user has selected.
 """
 
@@ -30,6 +30,9 @@ ENV_KEY = "LLMGATE_API_KEY"
 PROVIDER = "llmgate"
 _CACHE = "emulator.context_windows"
 _CACHE_SECONDS = 600
+_LOADED_CACHE = "emulator.loaded_contexts"
+# Windows being looked up in the background, so a burst of requests starts one lookup, not many.
+_REFRESHING = "emulator.context_refreshing"
 
 BASE_INSTRUCTIONS = """\
 You are Codex, a coding agent working in the user's terminal and workspace. Be precise, safe and helpful.
@@ -100,12 +103,23 @@ def catalog_entry(slug: str, context_window: int, instructions: str) -> dict[str
     }
 
 
-async def context_window(state: AppState, upstream: Upstream, model: str) -> int | None:
-    """``<arch>.context_length`` from ``/api/show``, cached; None when the upstream cannot say."""
-    cache: TTLCache[tuple[str, str], int | None] = state.services.setdefault(
-        _CACHE, TTLCache(maxsize=512, ttl=_CACHE_SECONDS)
-    )
-    name = upstream_model(upstream, model)
+def _cache(state: AppState, name: str, ttl: float) -> TTLCache[tuple[str, str], int | None]:
+    return state.services.setdefault(name, TTLCache(maxsize=512, ttl=ttl))
+
+
+def _tagged(name: str) -> str:
+    """Ollama treats "llama3.2" and "llama3.2:latest" as one model."""
+    return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
+
+
+def _smallest(*windows: int | None) -> int | None:
+    known = [w for w in windows if w]
+    return min(known) if known else None
+
+
+async def _own_context_length(state: AppState, upstream: Upstream, name: str) -> int | None:
+    """``<arch>.context_length`` from ``/api/show``: the most the model was trained for."""
+    cache = _cache(state, _CACHE, _CACHE_SECONDS)
     key = (upstream.base_url, name)
     if key in cache:
         return cache[key]
@@ -122,6 +136,67 @@ async def context_window(state: AppState, upstream: Upstream, model: str) -> int
                 break
     cache[key] = window
     return window
+
+
+async def _loaded_context_length(state: AppState, upstream: Upstream, name: str) -> int | None:
+    """The context a loaded model runs at, from ``/api/ps`` (Ollama >= 0.9.7); None when not loaded."""
+    cache = _cache(state, _LOADED_CACHE, state.settings.models_cache_seconds)
+    key = (upstream.base_url, name)
+    if key in cache:
+        return cache[key]
+    try:
+        status, data = await fetch_json(state.http, upstream, "GET", "/api/ps")
+    except httpx.HTTPError:
+        return None
+    window = None
+    models = data.get("models") if status == 200 and isinstance(data, dict) else None
+    for entry in models if isinstance(models, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        names = {_tagged(str(entry.get(field) or "")) for field in ("name", "model")}
+        length = entry.get("context_length")
+        if _tagged(name) in names and isinstance(length, int) and length > 0:
+            window = length
+            break
+    cache[key] = window
+    return window
+
+
+def _num_ctx(upstream: Upstream) -> int | None:
+    value = upstream.chat_option("num_ctx")
+    return value if isinstance(value, int) and value > 0 else None
+
+
+async def context_window(state: AppState, upstream: Upstream, model: str) -> int | None:
+    """The window the model really gets on ``upstream``; None when the upstream cannot say.
+
+    Never more than the model's own context length (``/api/show``) nor the upstream's ``num_ctx``.
+    Without ``num_ctx`` a self-hosted Ollama runs the model at whatever context loaded it, which
+    ``/api/ps`` reports while it is loaded; Ollama Cloud runs every model at its full context.
+    """
+    name = upstream_model(upstream, model)
+    own = await _own_context_length(state, upstream, name)
+    num_ctx = _num_ctx(upstream)
+    if num_ctx is not None or upstream.is_cloud:
+        return _smallest(own, num_ctx)
+    return _smallest(own, await _loaded_context_length(state, upstream, name))
+
+
+def known_context_window(state: AppState, upstream: Upstream, model: str) -> int | None:
+    """``context_window`` from what is cached, without a round trip; a miss starts a refresh."""
+    name = upstream_model(upstream, model)
+    key = (upstream.base_url, name)
+    own_cache = _cache(state, _CACHE, _CACHE_SECONDS)
+    own = own_cache.get(key)
+    num_ctx = _num_ctx(upstream)
+    loaded_cache = _cache(state, _LOADED_CACHE, state.settings.models_cache_seconds)
+    needs_loaded = num_ctx is None and not upstream.is_cloud
+    refreshing: set[tuple[str, str]] = state.services.setdefault(_REFRESHING, set())
+    if (key not in own_cache or (needs_loaded and key not in loaded_cache)) and key not in refreshing:
+        refreshing.add(key)
+        task = state.spawn(context_window(state, upstream, model))
+        task.add_done_callback(lambda _: refreshing.discard(key))
+    return _smallest(own, num_ctx, loaded_cache.get(key) if needs_loaded else None)
 
 
 async def catalog(request: Request, config: EmulatorSettings, instructions: str) -> dict[str, Any]:
