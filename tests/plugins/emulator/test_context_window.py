@@ -142,7 +142,7 @@ def test_a_chat_without_num_ctx_loads_the_model_at_the_servers_default(start_gat
     assert catalog_window(gateway) == 4096  # what the fake, like a small-VRAM Ollama, loaded it at
 
 
-def test_cloud_shared_upstream_is_not_asked_for_loaded_models(start_gateway, fake: FakeOllama) -> None:
+def test_a_cloud_key_is_not_asked_for_loaded_models(start_gateway, fake: FakeOllama) -> None:
     fake.loaded["llama3.2"] = 8192
     gateway = start_gateway(env={"LLMGATE_OLLAMA_CLOUD_URL": fake.url})
     user = add_keys(gateway, [CLOUD_KEY], mode="emulator")
