@@ -168,7 +168,7 @@ def load_settings(
         raise SettingsError(f"upstream.engine must be 'aiohttp' or 'httpx', not {engine!r}")
     num_ctx = upstream.get("num_ctx", 0)
     if isinstance(num_ctx, bool) or not isinstance(num_ctx, int) or num_ctx < 0:
-        raise SettingsError(f"upstream.num_ctx must be a whole number of tokens (0: the server's), not {num_ctx!r}")
+        raise SettingsError(f"upstream.num_ctx must be a whole number of tokens (0: unset), not {num_ctx!r}")
     disabled = plugins.get("disabled", [])
     if not isinstance(disabled, list):
         raise SettingsError("plugins.disabled must be a list of plugin names")

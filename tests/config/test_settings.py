@@ -50,7 +50,8 @@ def test_num_ctx_from_environment_and_the_start_up_warning() -> None:
     local = load_settings(env={"LLMGATE_SECRET_KEY": "x" * 40})
     assert local.upstream_num_ctx == 0
     assert "upstream.num_ctx is not set" in (context_warning(local) or "")
-    assert context_warning(load_settings(env={"LLMGATE_SECRET_KEY": "x" * 40, "LLMGATE_UPSTREAM_NUM_CTX": "65536"})) is None
+    fixed = load_settings(env={"LLMGATE_SECRET_KEY": "x" * 40, "LLMGATE_UPSTREAM_NUM_CTX": "65536"})
+    assert fixed.upstream_num_ctx == 65536 and context_warning(fixed) is None
     # Ollama Cloud runs every model at its full context: nothing to warn about.
     cloud = load_settings(env={"LLMGATE_SECRET_KEY": "x" * 40, "LLMGATE_UPSTREAM_URL": "https://ollama.com"})
     assert context_warning(cloud) is None

@@ -71,7 +71,9 @@ def test_codex_outlasts_a_silent_upstream(codex_bin: Path, tmp_path: Path, start
     assert len(fake.chat_requests()) == 1, info  # no retry: the heartbeats kept Codex waiting
 
 
-def test_codex_is_told_when_its_prompt_cannot_fit(codex_bin: Path, tmp_path: Path, start_gateway, fake: FakeOllama) -> None:
+def test_codex_is_told_when_its_prompt_cannot_fit(
+    codex_bin: Path, tmp_path: Path, start_gateway, fake: FakeOllama
+) -> None:
     # A 2k window: Codex's first request (tools and instructions) is several thousand tokens, so the
     # gateway refuses it rather than let Ollama cut it from the front.
     gateway = start_gateway(env={"LLMGATE_UPSTREAM_NUM_CTX": "2048"})
@@ -81,7 +83,7 @@ def test_codex_is_told_when_its_prompt_cannot_fit(codex_bin: Path, tmp_path: Pat
     catalog = httpx.get(gateway.url + "/v1/codex/catalog.json", timeout=30).json()
     assert catalog["models"][0]["context_window"] == 2048
     codex_home = write_codex_home(tmp_path, base_url=gateway.url + "/v1", catalog=catalog)
-    result = run_codex_exec(codex_bin, codex_home, workdir, "say something", key, timeout=60, json_events=True)
+    result = run_codex_exec(codex_bin, codex_home, workdir, "say hi", key, timeout=60, json_events=True)
     info = result.describe()
     assert result.returncode != 0, info
     # Codex recognised context_length_exceeded ("ran out of room in the model's context window").

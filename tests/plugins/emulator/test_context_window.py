@@ -32,9 +32,8 @@ def post(gateway: GatewayServer, key: str, body: dict[str, Any]) -> httpx.Respon
 def sse(gateway: GatewayServer, key: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     headers = {"authorization": f"Bearer {key}"}
     events = []
-    with httpx.stream(
-        "POST", gateway.url + "/v1/responses", json={"model": "gpt-5.4", **body, "stream": True}, headers=headers, timeout=30
-    ) as response:
+    body = {"model": "gpt-5.4", **body, "stream": True}
+    with httpx.stream("POST", gateway.url + "/v1/responses", json=body, headers=headers, timeout=30) as response:
         assert response.status_code == 200, response.read()
         for line in response.iter_lines():
             if line.startswith("data: "):
@@ -64,7 +63,7 @@ def test_num_ctx_reaches_every_native_chat(start_gateway, fake: FakeOllama, stre
     assert sent.path == "/api/chat"
     # The setting joins the request's own options; it does not replace them.
     assert sent.json["options"] == {"num_ctx": 65536, "num_predict": 300, "temperature": 0.2}
-    assert sent.json["truncate"] is False  # Ollama >= 0.12.6 refuses an oversized prompt instead of cutting it
+    assert sent.json["truncate"] is False  # Ollama >= 0.12.6 refuses an oversized prompt, does not cut it
 
 
 def test_without_the_setting_the_server_keeps_its_default(gateway: GatewayServer, fake: FakeOllama) -> None:
@@ -108,9 +107,8 @@ def test_bypass_passthrough_is_left_alone(start_gateway, fake: FakeOllama) -> No
     gateway = start_gateway(env={NUM_CTX: "65536"})
     key = make_key(gateway, mode="bypass")
     body = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}
-    response = httpx.post(
-        gateway.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=30
-    )
+    headers = {"authorization": f"Bearer {key}"}
+    response = httpx.post(gateway.url + "/v1/chat/completions", json=body, headers=headers, timeout=30)
     assert response.status_code == 200
     (sent,) = fake.chat_requests()
     assert sent.path == "/v1/chat/completions"
@@ -120,7 +118,7 @@ def test_bypass_passthrough_is_left_alone(start_gateway, fake: FakeOllama) -> No
 # --------------------------------------------------------------------------- the advertised window
 
 
-def test_catalog_advertises_the_smaller_of_num_ctx_and_the_models_own(start_gateway, fake: FakeOllama) -> None:
+def test_catalog_advertises_the_smaller_of_num_ctx_and_the_models_own(start_gateway) -> None:
     gateway = start_gateway(env={NUM_CTX: "65536"})
     assert catalog_window(gateway) == 65_536  # llama3.2 could take 131,072
     qwen = make_key(gateway, mode="emulator", model="qwen3:8b")
@@ -134,7 +132,7 @@ def test_catalog_reports_the_loaded_context_when_num_ctx_is_unset(start_gateway,
     assert any(r.path == "/api/ps" for r in fake.requests)
 
 
-def test_a_chat_without_num_ctx_loads_the_model_at_the_servers_default(start_gateway, fake: FakeOllama) -> None:
+def test_a_chat_without_num_ctx_loads_the_model_at_the_servers_default(start_gateway) -> None:
     gateway = start_gateway(env={"LLMGATE_MODELS_CACHE_SECONDS": "0"})  # /api/ps asked every time
     assert catalog_window(gateway) == 131_072  # not loaded: the model's own context is all that is known
     key = make_key(gateway, mode="emulator")
@@ -205,10 +203,31 @@ def test_refusal_after_the_commit_is_response_failed(start_gateway, fake: FakeOl
         },
     )
     user = add_keys(gateway, [CLOUD_KEY], mode="emulator")
-    # The user's key fails only after the stream is committed; the shared fallback's 4k cannot take the prompt.
+    # The user's key fails only after the stream is committed; the shared fallback's 4k cannot take it.
     fake.keys[CLOUD_KEY] = KeyBehaviour(reply=Reply(status=429, error=SESSION_LIMIT, first_token_delay=0.6))
     events = sse(gateway, user.api_key, {"input": OVERSIZED})
     assert events[0]["type"] == "response.created"
     assert events[-1]["type"] == "response.failed"
     assert events[-1]["response"]["error"]["code"] == "context_length_exceeded"
     assert bearers(fake) == [CLOUD_KEY]  # the shared upstream never saw it
+
+
+@pytest.mark.parametrize(
+    "ollama_says",
+    [
+        "the input length exceeds the context length",  # Ollama >= 0.12.6 with truncate: false
+        "the request exceeds the available context size, try increasing it",  # llama-server based builds
+    ],
+)
+def test_ollamas_own_refusal_is_context_length_exceeded(
+    gateway: GatewayServer, fake: FakeOllama, ollama_says: str
+) -> None:
+    key = make_key(gateway, mode="emulator")
+    fake.queue(Reply(status=400, error=ollama_says))
+    response = post(gateway, key, {"input": "hi"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "context_length_exceeded"
+    fake.queue(Reply(mid_stream_error=ollama_says))  # an error line instead of the first chunk
+    events = sse(gateway, key, {"input": "hi"})
+    assert events[-1]["type"] == "response.failed"
+    assert events[-1]["response"]["error"]["code"] == "context_length_exceeded"
