@@ -118,7 +118,7 @@ def test_bypass_passthrough_is_left_alone(start_gateway, fake: FakeOllama) -> No
 # --------------------------------------------------------------------------- the advertised window
 
 
-def test_catalog_advertises_the_smaller_of_num_ctx_and_the_models_own(start_gateway) -> None:
+def test_catalog_advertises_num_ctx_capped_by_the_models_own(start_gateway, fake: FakeOllama) -> None:
     gateway = start_gateway(env={NUM_CTX: "65536"})
     assert catalog_window(gateway) == 65_536  # llama3.2 could take 131,072
     qwen = make_key(gateway, mode="emulator", model="qwen3:8b")
@@ -132,7 +132,8 @@ def test_catalog_reports_the_loaded_context_when_num_ctx_is_unset(start_gateway,
     assert any(r.path == "/api/ps" for r in fake.requests)
 
 
-def test_a_chat_without_num_ctx_loads_the_model_at_the_servers_default(start_gateway) -> None:
+def test_without_num_ctx_a_chat_loads_the_model_at_the_default(start_gateway, fake: FakeOllama) -> None:
+    # (``fake`` resets the fake Ollama: no model loaded yet)
     gateway = start_gateway(env={"LLMGATE_MODELS_CACHE_SECONDS": "0"})  # /api/ps asked every time
     assert catalog_window(gateway) == 131_072  # not loaded: the model's own context is all that is known
     key = make_key(gateway, mode="emulator")
