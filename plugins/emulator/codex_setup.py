@@ -8,6 +8,7 @@ sends an emulator key gets the window of the model that key's user has selected.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -33,6 +34,9 @@ _CACHE_SECONDS = 600
 _LOADED_CACHE = "emulator.loaded_contexts"
 # Windows being looked up in the background, so a burst of requests starts one lookup, not many.
 _REFRESHING = "emulator.context_refreshing"
+# The last answer of context_window per (base URL, model, num_ctx) with the time it goes stale.
+_KNOWN = "emulator.known_windows"
+_KNOWN_MAX = 1024
 
 BASE_INSTRUCTIONS = """\
 You are Codex, a coding agent working in the user's terminal and workspace. Be precise, safe and helpful.
@@ -104,7 +108,10 @@ def catalog_entry(slug: str, context_window: int, instructions: str) -> dict[str
 
 
 def _cache(state: AppState, name: str, ttl: float) -> TTLCache[tuple[str, str], int | None]:
-    return state.services.setdefault(name, TTLCache(maxsize=512, ttl=ttl))
+    cache = state.services.get(name)
+    if cache is None:  # built once: this runs on every emulator request
+        cache = state.services[name] = TTLCache(maxsize=512, ttl=ttl)
+    return cache
 
 
 def _tagged(name: str) -> str:
@@ -177,26 +184,37 @@ async def context_window(state: AppState, upstream: Upstream, model: str) -> int
     name = upstream_model(upstream, model)
     own = await _own_context_length(state, upstream, name)
     num_ctx = _num_ctx(upstream)
+    fresh_for: float = _CACHE_SECONDS
     if num_ctx is not None or upstream.is_cloud:
-        return _smallest(own, num_ctx)
-    return _smallest(own, await _loaded_context_length(state, upstream, name))
+        window = _smallest(own, num_ctx)
+    else:
+        window = _smallest(own, await _loaded_context_length(state, upstream, name))
+        fresh_for = state.settings.models_cache_seconds
+    known: dict[tuple[str, str, int | None], tuple[int | None, float]] = state.services.setdefault(_KNOWN, {})
+    if len(known) >= _KNOWN_MAX:
+        known.clear()
+    known[(upstream.base_url, name, num_ctx)] = (window, time.monotonic() + fresh_for)
+    return window
 
 
 def known_context_window(state: AppState, upstream: Upstream, model: str) -> int | None:
-    """``context_window`` from what is cached, without a round trip; a miss starts a refresh."""
-    name = upstream_model(upstream, model)
-    key = (upstream.base_url, name)
-    own_cache = _cache(state, _CACHE, _CACHE_SECONDS)
-    own = own_cache.get(key)
+    """``context_window`` as last looked up, without a round trip (this runs on every attempt).
+
+    A stale or missing answer starts a lookup in the background; meanwhile the stale answer, else
+    ``num_ctx`` alone, is what is known.
+    """
     num_ctx = _num_ctx(upstream)
-    loaded_cache = _cache(state, _LOADED_CACHE, state.settings.models_cache_seconds)
-    needs_loaded = num_ctx is None and not upstream.is_cloud
-    refreshing: set[tuple[str, str]] = state.services.setdefault(_REFRESHING, set())
-    if (key not in own_cache or (needs_loaded and key not in loaded_cache)) and key not in refreshing:
-        refreshing.add(key)
-        task = state.spawn(context_window(state, upstream, model))
-        task.add_done_callback(lambda _: refreshing.discard(key))
-    return _smallest(own, num_ctx, loaded_cache.get(key) if needs_loaded else None)
+    key = (upstream.base_url, upstream_model(upstream, model), num_ctx)
+    entry = state.services.get(_KNOWN, {}).get(key)
+    if entry is None or entry[1] <= time.monotonic():
+        refreshing: set[tuple[str, str, int | None]] = state.services.setdefault(_REFRESHING, set())
+        if key not in refreshing:
+            refreshing.add(key)
+            task = state.spawn(context_window(state, upstream, model))
+            task.add_done_callback(lambda _: refreshing.discard(key))
+    if entry is None:
+        return num_ctx
+    return entry[0]
 
 
 async def catalog(request: Request, config: EmulatorSettings, instructions: str) -> dict[str, Any]:

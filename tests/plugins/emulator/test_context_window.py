@@ -196,6 +196,21 @@ def test_unknown_window_refuses_nothing(gateway: GatewayServer, fake: FakeOllama
     assert len(fake.chat_requests()) == 1
 
 
+def test_without_num_ctx_the_loaded_window_is_enforced(start_gateway, fake: FakeOllama) -> None:
+    gateway = start_gateway()
+    key = make_key(gateway, mode="emulator")
+    assert post(gateway, key, {"input": OVERSIZED}).status_code == 200  # nothing known yet: sent
+    # That chat loaded the model at the fake's 4k default; any lookup (here the catalog's) learns it,
+    # and later requests use what was learned without asking again.
+    assert catalog_window(gateway) == 4096
+    lookups = len(fake.requests)
+    response = post(gateway, key, {"input": OVERSIZED})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "context_length_exceeded"
+    assert "upstream.num_ctx" not in response.json()["error"]["message"]  # not set here
+    assert len(fake.chat_requests()) == 1
+    assert [r.path for r in fake.requests[lookups:]] == []  # the refusal cost no round trip
+
+
 def test_refusal_after_the_commit_is_response_failed(start_gateway, fake: FakeOllama) -> None:
     gateway = start_gateway(
         env={NUM_CTX: "4096", "LLMGATE_OLLAMA_CLOUD_URL": fake.url},
