@@ -109,7 +109,7 @@ def catalog_entry(slug: str, context_window: int, instructions: str) -> dict[str
 
 def _cache(state: AppState, name: str, ttl: float) -> TTLCache[tuple[str, str], int | None]:
     cache = state.services.get(name)
-    if cache is None:  # built once: this runs on every emulator request
+    if cache is None:
         cache = state.services[name] = TTLCache(maxsize=512, ttl=ttl)
     return cache
 
@@ -184,7 +184,9 @@ async def context_window(state: AppState, upstream: Upstream, model: str) -> int
     name = upstream_model(upstream, model)
     own = await _own_context_length(state, upstream, name)
     num_ctx = _num_ctx(upstream)
-    fresh_for: float = _CACHE_SECONDS
+    # Metadata changes rarely; a failed /api/show (not cached) and a loaded context soon might.
+    shown = (upstream.base_url, name) in _cache(state, _CACHE, _CACHE_SECONDS)
+    fresh_for = _CACHE_SECONDS if shown else state.settings.models_cache_seconds
     if num_ctx is not None or upstream.is_cloud:
         window = _smallest(own, num_ctx)
     else:
