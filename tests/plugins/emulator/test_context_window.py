@@ -33,7 +33,8 @@ def sse(gateway: GatewayServer, key: str, body: dict[str, Any]) -> list[dict[str
     headers = {"authorization": f"Bearer {key}"}
     events = []
     body = {"model": "gpt-5.4", **body, "stream": True}
-    with httpx.stream("POST", gateway.url + "/v1/responses", json=body, headers=headers, timeout=30) as response:
+    url = gateway.url + "/v1/responses"
+    with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as response:
         assert response.status_code == 200, response.read()
         for line in response.iter_lines():
             if line.startswith("data: "):
