@@ -39,6 +39,7 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_UPSTREAM_READ_TIMEOUT": ("upstream", "read_timeout"),
     "LLMGATE_UPSTREAM_MAX_CONNECTIONS": ("upstream", "max_connections"),
     "LLMGATE_UPSTREAM_ENGINE": ("upstream", "engine"),
+    "LLMGATE_UPSTREAM_NUM_CTX": ("upstream", "num_ctx"),
     "LLMGATE_MODELS_CACHE_SECONDS": ("upstream", "models_cache_seconds"),
     "LLMGATE_PLUGINS_DISABLED": ("plugins", "disabled"),
     "LLMGATE_REGISTRATION_OPEN": ("plugins.dashboard", "registration_open"),
@@ -75,6 +76,8 @@ class Settings:
     disabled_plugins: tuple[str, ...]
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     request_timeout: float = 60.0
+    # The context window (tokens) asked of the shared upstream on every native chat; 0: its own default.
+    upstream_num_ctx: int = 0
 
     def plugin(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.<name>]`` table (empty when absent)."""
@@ -164,6 +167,9 @@ def load_settings(
     engine = upstream["engine"]
     if engine not in ("aiohttp", "httpx"):
         raise SettingsError(f"upstream.engine must be 'aiohttp' or 'httpx', not {engine!r}")
+    num_ctx = upstream.get("num_ctx", 0)
+    if isinstance(num_ctx, bool) or not isinstance(num_ctx, int) or num_ctx < 0:
+        raise SettingsError(f"upstream.num_ctx must be a whole number of tokens (0: unset), not {num_ctx!r}")
     disabled = plugins.get("disabled", [])
     if not isinstance(disabled, list):
         raise SettingsError("plugins.disabled must be a list of plugin names")
@@ -191,6 +197,7 @@ def load_settings(
         disabled_plugins=tuple(str(name) for name in disabled),
         plugin_settings={k: v for k, v in plugins.items() if isinstance(v, dict)},
         request_timeout=float(server.get("request_timeout", 60.0)),
+        upstream_num_ctx=num_ctx,
     )
 
 

@@ -17,12 +17,27 @@ def is_cloud_url(url: str, cloud_url: str) -> bool:
 
 
 def shared_upstream(settings: Settings) -> Upstream:
+    num_ctx = settings.upstream_num_ctx
     return Upstream(
         label="shared",
         base_url=settings.upstream_url,
         api_key=settings.upstream_api_key or None,
         kind="shared",
         is_cloud=is_cloud_url(settings.upstream_url, settings.ollama_cloud_url),
+        # Ollama runs a model at the num_ctx of the request that loaded it and reloads it when the
+        # value changes, so every chat asks for the same one.
+        chat_options=(("num_ctx", num_ctx),) if num_ctx > 0 else (),
+    )
+
+
+def context_warning(settings: Settings) -> str | None:
+    """The start-up warning for a self-hosted shared upstream left at its own context window."""
+    if settings.upstream_num_ctx > 0 or is_cloud_url(settings.upstream_url, settings.ollama_cloud_url):
+        return None
+    return (
+        f"upstream.num_ctx is not set: the Ollama at {settings.upstream_url} runs models at its own default "
+        "context (4k-32k tokens unless OLLAMA_CONTEXT_LENGTH says otherwise) and silently drops the start of "
+        "longer prompts; Codex needs 64k or more: set LLMGATE_UPSTREAM_NUM_CTX (e.g. 65536)"
     )
 
 

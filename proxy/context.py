@@ -38,6 +38,12 @@ class Upstream:
     ollama_key_id: int | None = None
     # Ollama Cloud understands only bare model names; a local daemon maps "-cloud" names itself.
     is_cloud: bool = False
+    # Merged into ``options`` of every native chat body (``/api/chat``) sent here, e.g.
+    # ``(("num_ctx", 65536),)``; they win over the same options in the request. Pairs keep it hashable.
+    chat_options: tuple[tuple[str, Any], ...] = ()
+
+    def chat_option(self, name: str) -> Any:
+        return next((value for key, value in self.chat_options if key == name), None)
 
 
 @dataclass(frozen=True, slots=True)

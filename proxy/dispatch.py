@@ -13,7 +13,11 @@ from proxy.upstream import MAX_ERROR_BODY, error_message, proxied_headers, upstr
 _SERVER_ERROR_RETRIES = "core.server_error_retries"
 # Sent with a transient 429: clients (the openai SDK, Codex) retry a 429 only when told when to.
 TRANSIENT_RETRY_AFTER_SECONDS = 2
-_CONTEXT_OVERFLOW_TEXTS = ("context length", "context window", "prompt too long", "maximum context")
+_CONTEXT_OVERFLOW_TEXTS = (
+    "context length", "context window", "context size", "prompt too long", "maximum context"
+)  # fmt: skip
+# Ollama's native chat: the only body an upstream's ``chat_options`` are merged into.
+NATIVE_CHAT_PATH = "/api/chat"
 
 
 class MidStreamError(UpstreamError):
@@ -64,17 +68,23 @@ def _default_verdict(ctx: RequestContext, failure: UpstreamFailure) -> bool:
 
 
 def _body_for(ctx: RequestContext, index: int) -> bytes:
-    """The serialized request for candidate ``index``; serialized again only if the model differs."""
+    """The serialized request for candidate ``index``; serialized again only if the model or the
+    candidate's chat options differ."""
     ureq = ctx.upstream_request
     assert ureq is not None
-    cache: dict[str, bytes] = ctx.meta.setdefault("core.bodies", {})
+    cache: dict[tuple[object, tuple[tuple[str, object], ...]], bytes] = ctx.meta.setdefault("core.bodies", {})
+    upstream = ctx.candidates[index]
     model = ureq.json.get("model")
     if isinstance(model, str):
-        model = upstream_model(ctx.candidates[index], model)
-    body = cache.get(model)
+        model = upstream_model(upstream, model)
+    options = upstream.chat_options if ureq.path == NATIVE_CHAT_PATH else ()
+    body = cache.get((model, options))
     if body is None:
         payload = ureq.json if model == ureq.json.get("model") else {**ureq.json, "model": model}
-        body = cache[model] = orjson.dumps(payload)
+        if options:
+            own = payload.get("options")
+            payload = {**payload, "options": {**(own if isinstance(own, dict) else {}), **dict(options)}}
+        body = cache[(model, options)] = orjson.dumps(payload)
     ctx.upstream_model = model
     return body
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
@@ -18,13 +19,19 @@ def app_from_environment() -> Sanic:
     return create_app(load_settings(), name="llmgate")
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, startup_warnings: Sequence[Callable[[Settings], str | None]] = ()) -> None:
+    """Migrate, log what the operator should know (once, not per worker), then serve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per upstream call would cost time on the hot path and say nothing new.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    log = logging.getLogger("llmgate")
     applied = asyncio.run(migrate(settings.database_url))
     if applied:
-        logging.getLogger("llmgate").info("applied migrations: %s", ", ".join(applied))
+        log.info("applied migrations: %s", ", ".join(applied))
+    for warning in startup_warnings:
+        text = warning(settings)
+        if text:
+            log.warning("%s", text)
     if settings.workers <= 1:
         app = create_app(settings, name="llmgate")
         app.prepare(host=settings.host, port=settings.port, single_process=True, access_log=settings.access_log, motd=False)

@@ -411,6 +411,16 @@ def test_tags_and_openai_models(fake: FakeOllama, client: httpx.Client) -> None:
     assert client.get("/v1/models/qwen3:8b").status_code == 404
 
 
+def test_ps_lists_models_at_the_context_they_were_loaded_with(fake: FakeOllama, client: httpx.Client) -> None:
+    assert client.get("/api/ps").json() == {"models": []}
+    chat = {"messages": [{"role": "user", "content": "hi"}], "stream": False}
+    client.post("/api/chat", json={**chat, "model": "llama3.2"})
+    client.post("/api/chat", json={**chat, "model": "qwen3:8b", "options": {"num_ctx": 65536}})
+    loaded = {m["name"]: m["context_length"] for m in client.get("/api/ps").json()["models"]}
+    # The server's default without num_ctx; a request's num_ctx capped at the model's own 40,960.
+    assert loaded == {"llama3.2:latest": 4096, "qwen3:8b": 40_960}
+
+
 def test_head_request(client: httpx.Client) -> None:
     r = client.head("/api/tags")
     assert r.status_code == 200 and r.content == b"" and int(r.headers["content-length"]) > 0

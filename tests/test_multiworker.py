@@ -120,6 +120,19 @@ def test_two_workers_serve_requests(tmp_path: Path, fake: FakeOllama, served: li
         assert time.monotonic() < deadline, f"the new key was not served by every worker: {answered}"
         assert gateway.chat(late_key).status_code == 200
         answered.add(gateway.worker_pid())
+    # A local Ollama without upstream.num_ctx: the operator is told once, not once per worker.
+    log = gateway.log.read_text().splitlines()
+    warnings = [line for line in log if "upstream.num_ctx is not set" in line]
+    assert len(warnings) == 1 and "WARNING" in warnings[0] and "LLMGATE_UPSTREAM_NUM_CTX" in warnings[0]
+
+
+def test_no_context_warning_once_num_ctx_is_set(tmp_path: Path, fake: FakeOllama, served: list[Served]) -> None:
+    env = gateway_env(tmp_path, fake, LLMGATE_UPSTREAM_NUM_CTX="65536")
+    gateway = Served(env, workers=1, log=tmp_path / "serve.log")
+    served.append(gateway)
+    log = gateway.log.read_text()
+    assert "applied" in log  # the start-up lines are there
+    assert "num_ctx" not in log
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from sanic.response import HTTPResponse
 from dashboard import sessions
 from dashboard.routes.keys import MODE_HINTS
 from dashboard.web import render, server_url, settings_of, state_of
+from plugins.shared_upstream import context_warning
 
 CODEX_CONFIG_PATH = "/v1/codex/config.toml"
 
@@ -62,6 +63,8 @@ async def guide_page(request: Request) -> HTTPResponse:
         codex_config=codex_config,
         codex_install=codex_install,
         codex_config_url=url + CODEX_CONFIG_PATH if has_route(request, CODEX_CONFIG_PATH) else None,
+        # A self-hosted shared upstream without upstream.num_ctx cuts Codex's prompts: say so.
+        context_unset=context_warning(settings) is not None,
     )
 
 

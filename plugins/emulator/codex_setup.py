@@ -1,13 +1,14 @@
 """Connect Codex: a ready ``config.toml`` provider entry and a model catalog for the emulated names.
 
 Both are public (no API key): they hold no secret, only this server's address and model metadata.
-The catalog's context window comes from the upstream model's ``/api/show`` (cached); a caller that
+The catalog's context window is the one the model really gets (``context_window``); a caller that
 sends an emulator key gets the window of the model that key's user has selected.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,12 @@ ENV_KEY = "LLMGATE_API_KEY"
 PROVIDER = "llmgate"
 _CACHE = "emulator.context_windows"
 _CACHE_SECONDS = 600
+_LOADED_CACHE = "emulator.loaded_contexts"
+# Windows being looked up in the background, so a burst of requests starts one lookup, not many.
+_REFRESHING = "emulator.context_refreshing"
+# The last answer of context_window per (base URL, model, num_ctx) with the time it goes stale.
+_KNOWN = "emulator.known_windows"
+_KNOWN_MAX = 1024
 
 INSTRUCTIONS_FILE = Path(__file__).with_name("codex_instructions.md")
 CATALOG_FILE = "llmgate-catalog.json"
@@ -140,12 +147,26 @@ def catalog_entry(slug: str, context_window: int, instructions: str) -> dict[str
     }
 
 
-async def context_window(state: AppState, upstream: Upstream, model: str) -> int | None:
-    """``<arch>.context_length`` from ``/api/show``, cached; None when the upstream cannot say."""
-    cache: TTLCache[tuple[str, str], int | None] = state.services.setdefault(
-        _CACHE, TTLCache(maxsize=512, ttl=_CACHE_SECONDS)
-    )
-    name = upstream_model(upstream, model)
+def _cache(state: AppState, name: str, ttl: float) -> TTLCache[tuple[str, str], int | None]:
+    cache = state.services.get(name)
+    if cache is None:
+        cache = state.services[name] = TTLCache(maxsize=512, ttl=ttl)
+    return cache
+
+
+def _tagged(name: str) -> str:
+    """Ollama treats "llama3.2" and "llama3.2:latest" as one model."""
+    return name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
+
+
+def _smallest(*windows: int | None) -> int | None:
+    known = [w for w in windows if w]
+    return min(known) if known else None
+
+
+async def _own_context_length(state: AppState, upstream: Upstream, name: str) -> int | None:
+    """``<arch>.context_length`` from ``/api/show``: the most the model was trained for."""
+    cache = _cache(state, _CACHE, _CACHE_SECONDS)
     key = (upstream.base_url, name)
     if key in cache:
         return cache[key]
@@ -162,6 +183,80 @@ async def context_window(state: AppState, upstream: Upstream, model: str) -> int
                 break
     cache[key] = window
     return window
+
+
+async def _loaded_context_length(state: AppState, upstream: Upstream, name: str) -> int | None:
+    """The context a loaded model runs at, from ``/api/ps`` (Ollama >= 0.9.7); None when not loaded."""
+    cache = _cache(state, _LOADED_CACHE, state.settings.models_cache_seconds)
+    key = (upstream.base_url, name)
+    if key in cache:
+        return cache[key]
+    try:
+        status, data = await fetch_json(state.http, upstream, "GET", "/api/ps")
+    except httpx.HTTPError:
+        return None
+    window = None
+    models = data.get("models") if status == 200 and isinstance(data, dict) else None
+    for entry in models if isinstance(models, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        names = {_tagged(str(entry.get(field) or "")) for field in ("name", "model")}
+        length = entry.get("context_length")
+        if _tagged(name) in names and isinstance(length, int) and length > 0:
+            window = length
+            break
+    cache[key] = window
+    return window
+
+
+def _num_ctx(upstream: Upstream) -> int | None:
+    value = upstream.chat_option("num_ctx")
+    return value if isinstance(value, int) and value > 0 else None
+
+
+async def context_window(state: AppState, upstream: Upstream, model: str) -> int | None:
+    """The window the model really gets on ``upstream``; None when the upstream cannot say.
+
+    Never more than the model's own context length (``/api/show``) nor the upstream's ``num_ctx``.
+    Without ``num_ctx`` a self-hosted Ollama runs the model at whatever context loaded it, which
+    ``/api/ps`` reports while it is loaded; Ollama Cloud runs every model at its full context.
+    """
+    name = upstream_model(upstream, model)
+    own = await _own_context_length(state, upstream, name)
+    num_ctx = _num_ctx(upstream)
+    # Metadata changes rarely; a failed /api/show (not cached) and a loaded context soon might.
+    shown = (upstream.base_url, name) in _cache(state, _CACHE, _CACHE_SECONDS)
+    fresh_for = _CACHE_SECONDS if shown else state.settings.models_cache_seconds
+    if num_ctx is not None or upstream.is_cloud:
+        window = _smallest(own, num_ctx)
+    else:
+        window = _smallest(own, await _loaded_context_length(state, upstream, name))
+        fresh_for = state.settings.models_cache_seconds
+    known: dict[tuple[str, str, int | None], tuple[int | None, float]] = state.services.setdefault(_KNOWN, {})
+    if len(known) >= _KNOWN_MAX:
+        known.clear()
+    known[(upstream.base_url, name, num_ctx)] = (window, time.monotonic() + fresh_for)
+    return window
+
+
+def known_context_window(state: AppState, upstream: Upstream, model: str) -> int | None:
+    """``context_window`` as last looked up, without a round trip (this runs on every attempt).
+
+    A stale or missing answer starts a lookup in the background; meanwhile the stale answer, else
+    ``num_ctx`` alone, is what is known.
+    """
+    num_ctx = _num_ctx(upstream)
+    key = (upstream.base_url, upstream_model(upstream, model), num_ctx)
+    entry = state.services.get(_KNOWN, {}).get(key)
+    if entry is None or entry[1] <= time.monotonic():
+        refreshing: set[tuple[str, str, int | None]] = state.services.setdefault(_REFRESHING, set())
+        if key not in refreshing:
+            refreshing.add(key)
+            task = state.spawn(context_window(state, upstream, model))
+            task.add_done_callback(lambda _: refreshing.discard(key))
+    if entry is None:
+        return num_ctx
+    return entry[0]
 
 
 async def catalog(request: Request, config: EmulatorSettings, instructions: str) -> dict[str, Any]:

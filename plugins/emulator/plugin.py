@@ -25,14 +25,14 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from config.settings import Settings
-from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, UpstreamRequest
+from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, Upstream, UpstreamRequest
 from proxy.errors import APIError, NotFound, PermissionDenied
 from proxy.hookspecs import hookimpl
 from proxy.model_choice import chosen_model
 from proxy.pipeline import authorize, error_response, mode_key, new_context
 from proxy.state import AppState
 
-from . import codex_setup, stored
+from . import codex_setup, context_fit, stored
 from .config import EmulatorSettings, load
 from .field_checks import opt_str
 from .input_translation import reference_ids, translate_input
@@ -58,6 +58,7 @@ class Turn:
     previous_response_id: str | None
     conversation: list[dict[str, Any]]  # upstream messages without the instructions (for storing)
     input_items: list[Any]  # the request's input items, stored beside the response so ids resolve later
+    prompt_bytes: int | None = None  # measured once, when a candidate's window calls for it
 
 
 def with_instructions(instructions: str | None, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -165,6 +166,26 @@ class EmulatorMode:
             input_items=body["input"] if store and isinstance(body.get("input"), list) else [],
         )
         return UpstreamRequest("/api/chat", translated.chat, stream=translated.stream)
+
+    @hookimpl(tryfirst=True)  # before a key plugin admits the attempt: a refusal must not hold a key
+    def upstream_attempt(self, ctx: RequestContext, upstream: Upstream) -> bool | None:
+        """Refuse a prompt that clearly cannot fit this candidate's window (see context_fit)."""
+        turn: Turn | None = ctx.meta.get(NAME)
+        if turn is None:
+            return None
+        model = turn.translated.chat["model"]
+        window = codex_setup.known_context_window(ctx.state, upstream, model)
+        if window is None:
+            return None
+        if turn.prompt_bytes is None:
+            client_bytes = len(ctx.request.body or b"")
+            if not turn.previous_response_id and context_fit.surely_fits(client_bytes, window):
+                return None
+            turn.prompt_bytes = context_fit.prompt_bytes(turn.translated.chat)
+        error = context_fit.context_exceeded(turn.prompt_bytes, window, upstream, model)
+        if error is not None:
+            raise error
+        return None
 
     def _events(self, turn: Turn) -> ResponseEventStream:
         assert self.sealer is not None

@@ -10,6 +10,8 @@ Mapping (see input_translation and tool_mapping for `input` and `tools`):
 - `max_output_tokens` -> `options.num_predict`; `temperature`, `top_p` -> `options`.
 - `text.format`: json_schema -> `format` = the schema; json_object -> "json"; text -> nothing.
 - `tool_choice: "none"` -> no tools upstream; "required" has no Ollama equivalent and is only echoed.
+- `truncation`: "disabled" (the default) -> `truncate: false`, so Ollama (>= 0.12.6) refuses a prompt
+  longer than the model's context instead of dropping its oldest messages; "auto" -> Ollama's default.
 """
 
 from __future__ import annotations
@@ -179,6 +181,8 @@ def translate_request(
         chat["format"] = upstream_format
     if options:
         chat["options"] = options
+    if truncation == "disabled":
+        chat["truncate"] = False
 
     echo: dict[str, Any] = {
         "instructions": instructions,

@@ -68,11 +68,14 @@ def _new_id(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
 
 
+_CONTEXT_OVERFLOW_MARKERS = ("context length", "context window", "context size", "prompt too long")
+
+
 def _error_code(message: str) -> str:
     """An upstream error text -> the `response.failed` code that makes clients react right
     (context_length_exceeded: not retried; rate_limit_exceeded / server_is_overloaded: retried)."""
     text = message.lower()
-    if "context length" in text or "context window" in text or "prompt too long" in text:
+    if any(marker in text for marker in _CONTEXT_OVERFLOW_MARKERS):
         return "context_length_exceeded"
     if "rate limit" in text or "too many requests" in text or "concurrent request" in text:
         return "rate_limit_exceeded"

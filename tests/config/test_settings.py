@@ -44,6 +44,19 @@ def test_environment_overrides_file_overrides_defaults(tmp_path: Path) -> None:
     assert settings.upstream_url == "http://ollama:11434"  # no trailing slash to double up
 
 
+def test_num_ctx_from_environment_and_the_start_up_warning() -> None:
+    from plugins.shared_upstream import context_warning
+
+    local = load_settings(env={"LLMGATE_SECRET_KEY": "x" * 40})
+    assert local.upstream_num_ctx == 0
+    assert "upstream.num_ctx is not set" in (context_warning(local) or "")
+    fixed = load_settings(env={"LLMGATE_SECRET_KEY": "x" * 40, "LLMGATE_UPSTREAM_NUM_CTX": "65536"})
+    assert fixed.upstream_num_ctx == 65536 and context_warning(fixed) is None
+    # Ollama Cloud runs every model at its full context: nothing to warn about.
+    cloud = load_settings(env={"LLMGATE_SECRET_KEY": "x" * 40, "LLMGATE_UPSTREAM_URL": "https://ollama.com"})
+    assert context_warning(cloud) is None
+
+
 def test_list_from_environment() -> None:
     settings = load_settings(env={"LLMGATE_PLUGINS_DISABLED": "bypass, usage_recorder", "LLMGATE_SECRET_KEY": "x" * 40})
     assert settings.disabled_plugins == ("bypass", "usage_recorder")
@@ -55,6 +68,8 @@ def test_list_from_environment() -> None:
         ({"LLMGATE_PORT": "eighty"}, "LLMGATE_PORT='eighty' is not a valid int"),
         ({"LLMGATE_ACCESS_LOG": "maybe"}, "LLMGATE_ACCESS_LOG='maybe' is not a valid bool"),
         ({"LLMGATE_UPSTREAM_ENGINE": "curl"}, "upstream.engine must be"),
+        ({"LLMGATE_UPSTREAM_NUM_CTX": "64k"}, "LLMGATE_UPSTREAM_NUM_CTX='64k' is not a valid int"),
+        ({"LLMGATE_UPSTREAM_NUM_CTX": "-1"}, "upstream.num_ctx must be a whole number"),
         ({"LLMGATE_CONFIG": "/nonexistent/llmgate.toml"}, "does not exist"),
     ],
 )

@@ -77,8 +77,13 @@ def test_guide_is_filled_with_this_servers_url(start_gateway) -> None:
     assert f'base_url = "{gateway.url}/v1"' in page and 'wire_api = "responses"' in page and "Mode rules and endpoints" in page
     install = f"curl -fsS {gateway.url}/v1/codex/config.toml"
     assert install in page and f"{gateway.url}/v1/codex/catalog.json" in page  # one step installs both
-    public = start_gateway(env={"LLMGATE_PUBLIC_URL": "https://llm.example.org"})
-    assert "curl https://llm.example.org/v1/responses" in DashboardClient(public).get("/guide").text
+    assert "LLMGATE_UPSTREAM_NUM_CTX" in page  # the fake is a self-hosted Ollama without num_ctx
+    public = start_gateway(
+        env={"LLMGATE_PUBLIC_URL": "https://llm.example.org", "LLMGATE_UPSTREAM_NUM_CTX": "65536"}
+    )
+    fixed = DashboardClient(public).get("/guide").text
+    assert "curl https://llm.example.org/v1/responses" in fixed
+    assert "LLMGATE_UPSTREAM_NUM_CTX" not in fixed
 
 
 def test_unknown_pages_are_html_404s(gateway: GatewayServer, client_for) -> None:

@@ -9,7 +9,7 @@
         fake.requests[-1].json, fake.open_streams, fake.client_disconnects
 
 Endpoints: POST /api/chat, POST /v1/chat/completions, GET /api/tags, GET /v1/models[/{model}],
-POST /api/show, POST /api/me, GET /api/usage, GET /, GET /api/version.
+POST /api/show, GET /api/ps, POST /api/me, GET /api/usage, GET /, GET /api/version.
 CLI: python -m tests.fake_ollama --port 11434 [--tokens N] [--delay S]
 """
 

@@ -100,6 +100,24 @@ def openai_list(models: list[dict[str, Any]]) -> dict[str, Any]:
     return {"object": "list", "data": data}
 
 
+def ps_body(models: list[dict[str, Any]], loaded: dict[str, int]) -> dict[str, Any]:
+    """GET /api/ps: the loaded models, with the context length they run at (Ollama >= 0.9.7)."""
+    entries = []
+    for name, context_length in loaded.items():
+        m = find_model(models, name) or make_model(name)
+        entries.append({
+            "name": normalize(name),
+            "model": normalize(name),
+            "size": m.get("size", 0),
+            "digest": m.get("digest", ""),
+            "details": {k: v for k, v in (m.get("details") or {}).items() if k != "context_length"},
+            "expires_at": "2031-01-01T00:05:00Z",
+            "size_vram": m.get("size", 0),
+            "context_length": context_length,
+        })  # fmt: skip
+    return {"models": entries}
+
+
 def show_body(model: dict[str, Any] | None, name: str) -> dict[str, Any]:
     """POST /api/show for a known model, or a plausible one when the fake is not strict."""
     m = model or make_model(name)

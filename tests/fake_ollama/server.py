@@ -21,7 +21,9 @@ import orjson
 from . import formats as fmt
 from .formats import Answer, Ctx
 from .http11 import LAST_CHUNK, Connection, Request, frame
-from .models import default_models, find_model, openai_list, openai_model, show_body, tags_body
+from .models import (
+    default_models, find_model, normalize, openai_list, openai_model, ps_body, show_body, tags_body
+)  # fmt: skip
 from .replies import DEFAULT_CONTENT, KeyBehaviour, Reply, error_text
 
 try:  # faster loop when present (it comes with sanic); plain asyncio otherwise
@@ -32,6 +34,8 @@ except ImportError:  # pragma: no cover
     _new_loop = asyncio.new_event_loop
 
 OLLAMA_VERSION = "0.13.5"
+# What a local Ollama picks without num_ctx or OLLAMA_CONTEXT_LENGTH on a machine with under 24 GiB of VRAM.
+DEFAULT_NUM_CTX = 4096
 _PUBLIC_PATHS = frozenset({"/", "/api/version"})
 _NO_BODY = object()  # request had no body
 _BAD_JSON = object()  # request body was not JSON
@@ -58,6 +62,9 @@ class FakeOllama:
       require_auth              unknown or missing Bearer -> 401 {"error":"unauthorized"}
       strict_models             unknown model -> 404 like Ollama (else any name is served)
       models                    /api/tags entries (make_model() builds one)
+      loaded[name] = num_ctx    models /api/ps lists as loaded, with their context length; a chat
+                                loads its model at options.num_ctx, else at default_num_ctx (capped
+                                at the model's own context length, as Ollama does)
       record                    keep RecordedRequests in `requests` (turn off for benchmarks)
     Observe: requests, chat_requests(), request_count, connections (accepted TCP connections),
     open_connections, open_streams, client_disconnects, queued; wait_until(predicate).
@@ -83,6 +90,8 @@ class FakeOllama:
         self.version = OLLAMA_VERSION
         self._initial = (strict_models, require_auth)
         self.models: list[dict[str, Any]] = default_models()
+        self.loaded: dict[str, int] = {}
+        self.default_num_ctx = DEFAULT_NUM_CTX
         self.default_reply = Reply(content=DEFAULT_CONTENT)
         self.keys: dict[str, KeyBehaviour] = {}
         self.requests: list[RecordedRequest] = []
@@ -106,6 +115,7 @@ class FakeOllama:
             "/api/version": {"GET": self._api_version},
             "/api/tags": {"GET": self._api_tags},
             "/api/show": {"POST": self._api_show},
+            "/api/ps": {"GET": self._api_ps},
             "/api/me": {"POST": self._api_me},
             "/api/usage": {"GET": self._api_usage},
             "/api/chat": {"POST": self._api_chat},
@@ -136,6 +146,8 @@ class FakeOllama:
         self.strict_models = self._initial[0]
         self.require_auth = self._initial[1]
         self.models = default_models()
+        self.loaded.clear()
+        self.default_num_ctx = DEFAULT_NUM_CTX
         self.default_reply = Reply(content=DEFAULT_CONTENT)
         self._queue.clear()
         self.keys.clear()
@@ -429,6 +441,7 @@ class FakeOllama:
         if reply.is_error:
             answer = fmt.native_error(reply.status, error_text(reply.status, reply.error))
         else:
+            self._load(model, data.get("options"))
             answer = fmt.native_chat(reply, self._ctx(req, model), stream is None or bool(stream))
         return self._answer_chat(conn, req, reply, answer)
 
@@ -472,6 +485,19 @@ class FakeOllama:
         self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
     ) -> Answer:
         return Answer(200, fmt.JSON_GIN, orjson.dumps(tags_body(self.models)))
+
+    def _load(self, model: str, options: Any) -> None:
+        """Like Ollama: the model runs at the requested num_ctx, else the server's default."""
+        wanted = options.get("num_ctx") if isinstance(options, dict) else None
+        num_ctx = wanted if isinstance(wanted, int) and wanted > 0 else self.default_num_ctx
+        own = show_body(find_model(self.models, model), model)["model_info"]
+        limit = next((v for k, v in own.items() if k.endswith(".context_length")), num_ctx)
+        self.loaded[normalize(model)] = min(num_ctx, limit)
+
+    def _api_ps(
+        self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None
+    ) -> Answer:
+        return Answer(200, fmt.JSON_GIN, orjson.dumps(ps_body(self.models, self.loaded)))
 
     def _api_show(
         self, conn: Connection, req: Request, data: Any, bearer: str | None, kb: KeyBehaviour | None

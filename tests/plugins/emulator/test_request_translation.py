@@ -218,6 +218,8 @@ def test_string_input_defaults() -> None:
         "model": "qwen3:8b",
         "messages": [{"role": "user", "content": "hi"}],
         "stream": False,
+        # truncation "disabled" (the default): Ollama must refuse an oversized prompt, not cut it.
+        "truncate": False,
     }
     assert result.stream is False
     echo = result.echo
@@ -738,6 +740,11 @@ def test_echo_of_request_fields() -> None:
     assert echo["truncation"] == "auto"
     assert echo["service_tier"] == "default"
     assert echo["reasoning"] == {"effort": "low", "summary": "auto"}
+
+
+def test_truncation_auto_leaves_ollama_its_own_truncation() -> None:
+    assert "truncate" not in translate({"input": "x", "truncation": "auto"}).chat
+    assert translate({"input": "x", "truncation": "disabled"}).chat["truncate"] is False
 
 
 def test_unknown_fields_are_ignored() -> None:
