@@ -121,7 +121,8 @@ def table(results: Results) -> tuple[list[str], list[str]]:
                     op = "≥" if target[0] == ">=" else "≤"
                     missed.append(f"{label}: {col.title} = {text[:-2]} (target {op} {target[1]:g})")
             cells.append(text)
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if any(cells):  # a route measured only in a phase this run left out has no row
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines, missed
 
 
