@@ -200,7 +200,7 @@ async def streams(target: Target, count: int, last_token: bytes, timeout: float 
     conns = await asyncio.gather(*(connect(target, keep_body=True) for _ in range(count)))
     start = time.perf_counter()
     waiters = [conn.request(target.raw) for conn in conns]
-    done, pending = await asyncio.wait(waiters, timeout=timeout)
+    _, pending = await asyncio.wait(waiters, timeout=timeout)
     seconds = time.perf_counter() - start
     errors: list[str] = []
     firsts, total, complete = [], 0, 0
@@ -225,24 +225,37 @@ async def streams(target: Target, count: int, last_token: bytes, timeout: float 
     return StreamRun(count, seconds, firsts, total, complete, errors)
 
 
-async def open_streams(target: Target, count: int, timeout: float = 60) -> tuple[list[_Conn], int]:
-    """Open ``count`` streams and wait until each has its first bytes; returns them still open."""
-    sem = asyncio.Semaphore(200)  # do not flood the listen backlog with 1,000 SYNs at once
+async def open_streams(target: Target, count: int, timeout: float = 60) -> tuple[list[_Conn], int, int]:
+    """Open ``count`` streams at once, as a crowd of clients would (every connect in flight together),
+    and wait until each has its first bytes or was closed.
 
-    async def one() -> _Conn:
-        async with sem:
+    Returns the connections, still open, the number that started (status 200 and first bytes) and
+    the number the server closed or reset before any byte arrived.
+    """
+
+    async def one() -> _Conn | None:
+        try:
             return await connect(target)
+        except OSError:
+            return None
 
-    conns = await asyncio.gather(*(one() for _ in range(count)))
+    opened = await asyncio.gather(*(one() for _ in range(count)))
+    conns = [conn for conn in opened if conn is not None]
     for conn in conns:
-        conn.request(target.raw)
+        conn.request(target.raw).add_done_callback(_ignore)
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
-        started = sum(1 for conn in conns if conn.first)
-        if started == count:
+        if all(conn.first or conn.closed for conn in conns):
             break
         await asyncio.sleep(0.1)
-    return conns, sum(1 for conn in conns if conn.first and conn.status == 200)
+    started = sum(1 for conn in conns if conn.first and conn.status == 200)
+    lost = sum(1 for conn in conns if conn.closed and not conn.first) + count - len(conns)
+    return conns, started, lost
+
+
+def _ignore(future: asyncio.Future[Result]) -> None:
+    if not future.cancelled():
+        future.exception()  # read, so asyncio does not log a lost connection as never retrieved
 
 
 def abort_all(conns: list[_Conn]) -> None:

@@ -1,5 +1,5 @@
-"""The processes a benchmark run starts: the fake upstream, the gateway (and LiteLLM), and what
-/proc says about them (resident memory, CPU time)."""
+"""The processes a benchmark run starts: the fake upstream, the gateway, the bare reference proxy (and
+LiteLLM), and what the kernel says about them (resident memory, CPU time, the listen queue)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,28 @@ def cpu_seconds(pid: int) -> float:
     return total / _TICKS
 
 
+def listen_backlog(port: int) -> int | None:
+    """The listen queue's limit of the socket listening on ``port`` (``ss -ltn``'s Send-Q)."""
+    try:
+        out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], check=False, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    fields = out.split()
+    return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+
+
+LISTEN_COUNTERS = ("TcpExtListenOverflows", "TcpExtListenDrops")
+
+
+def listen_counters() -> dict[str, int]:
+    """The kernel's counts of connections dropped because an accept queue was full (whole machine)."""
+    try:
+        out = subprocess.run(["nstat", "-az", *LISTEN_COUNTERS], check=False, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line.startswith("TcpExt")}
+
+
 @dataclass
 class Process:
     name: str
@@ -93,6 +115,13 @@ class Process:
     log: Path
     keys: dict[str, str] = field(default_factory=dict)
     workdir: Path | None = None
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    ready_path: str = "/healthz"
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     @property
     def pid(self) -> int:
@@ -111,7 +140,7 @@ class Process:
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} did not become ready; its log:\n{self.log.read_text()[-3000:]}")
 
-    def stop(self) -> None:
+    def _end(self) -> None:
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
@@ -119,6 +148,16 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait()
+
+    def restart(self) -> None:
+        """A fresh process on the same port, data and keys: memory is measured from a clean start."""
+        self._end()
+        handle = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
+        self.popen = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+        self.wait_ready(self.ready_path, 60)
+
+    def stop(self) -> None:
+        self._end()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -127,7 +166,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], url: str, workdir: P
     log = workdir / f"{name}.log"
     handle = open(log, "wb")  # noqa: SIM115 - lives as long as the process
     popen = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
-    return Process(name, popen, url, log)
+    return Process(name, popen, url, log, argv=argv, env=env)
 
 
 def _base_env() -> dict[str, str]:
@@ -160,14 +199,41 @@ def gateway_env(data_dir: Path, port: int, upstream_url: str, engine: str, worke
     return env
 
 
-def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "proxy.cli", *args], env=env, cwd=ROOT, input=stdin,
-        capture_output=True, text=True, timeout=120,
-    )
-
-
 HTTPX2_SERVE = "import sys, httpx2; httpx2.alias_httpx(); from proxy.cli import main; sys.exit(main(['serve']))"
+
+# The CLI's commands run in one interpreter (the CLI's own code, called as ``llmgate`` would be):
+# four separate ``llmgate`` processes cost seconds of start-up each on a busy machine.
+_ACCOUNTS = """
+import contextlib, io, json, sys
+from proxy.cli import main
+user, password, model, *modes = sys.argv[1:]
+sys.stdin = io.StringIO(password + "\\n")
+if main(["user", "create", user, "--password-stdin"]) or main(["user", "set-model", user, model]):
+    sys.exit("llmgate user create / set-model failed")
+keys = {}
+for mode in modes:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        failed = main(["api-key", "create", user, "--mode", mode, "--name", "bench " + mode])
+    if not failed:
+        keys[mode] = out.getvalue().strip().splitlines()[-1]
+print(json.dumps(keys))
+"""
+
+
+def _accounts(env: dict[str, str], modes: list[str]) -> dict[str, str]:
+    """A user and one API key per mode the gateway offers (a mode it lacks gets no key)."""
+    made = subprocess.run(
+        [sys.executable, "-c", _ACCOUNTS, USER, PASSWORD, MODEL, *modes], env=env, cwd=ROOT,
+        check=False, capture_output=True, text=True, timeout=120,
+    )
+    if made.returncode:
+        raise RuntimeError(f"setting up the bench user failed: {made.stderr[-2000:]}")
+    keys: dict[str, str] = json.loads(made.stdout.strip().splitlines()[-1])
+    for mode in modes:
+        if mode not in keys:
+            print(f"  ({mode} mode is not available on this gateway)", flush=True)
+    return keys
 
 
 def start_gateway(
@@ -179,24 +245,25 @@ def start_gateway(
     # "httpx2" is httpx's own engine with the httpx2 fork standing in for httpx process-wide.
     env = gateway_env(workdir / "data", port, upstream_url, "httpx" if engine == "httpx2" else engine, workers)
     env.update(extra_env or {})
-    created = _cli(env, "user", "create", USER, "--password-stdin", stdin=PASSWORD + "\n")
-    if created.returncode:
-        raise RuntimeError(f"llmgate user create failed: {created.stderr}")
-    _cli(env, "user", "set-model", USER, MODEL)
-    keys: dict[str, str] = {}
-    for mode in modes:
-        made = _cli(env, "api-key", "create", USER, "--mode", mode, "--name", f"bench {mode}")
-        if made.returncode == 0:
-            keys[mode] = made.stdout.strip().splitlines()[-1]
-        else:
-            print(f"  ({mode} mode is not available on this gateway: {made.stderr.strip()})", flush=True)
+    keys = _accounts(env, modes)
     argv = [sys.executable, "-m", "proxy.cli", "serve"]
     if engine == "httpx2":
         argv = [sys.executable, "-c", HTTPX2_SERVE]
-    gateway = _spawn(f"gateway-{engine}", argv, env, f"http://127.0.0.1:{port}", workdir)
+    gateway = _spawn(f"gateway-{engine}-{workers}w-{port}", argv, env, f"http://127.0.0.1:{port}", workdir)
     gateway.keys, gateway.workdir = keys, workdir
     gateway.wait_ready("/healthz", 60)
     return gateway
+
+
+def start_bare_proxy(upstream_url: str) -> Process:
+    """The reference row: ``bench.bare_proxy``, one worker, Sanic's default listen backlog."""
+    workdir = Path(tempfile.mkdtemp(prefix="bare-proxy-bench-"))
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.bare_proxy", "--upstream", upstream_url, "--port", str(port)]
+    process = _spawn("bare-proxy", argv, _base_env(), f"http://127.0.0.1:{port}", workdir)
+    process.workdir = workdir
+    process.wait_ready("/healthz", 60)
+    return process
 
 
 LITELLM_CONFIG = """model_list:
@@ -231,7 +298,7 @@ def start_litellm(command: str, upstream_url: str) -> Process:
         "litellm", [command, "--config", str(config), "--port", str(port), "--host", "127.0.0.1", "--num_workers", "1"],
         env, f"http://127.0.0.1:{port}", workdir,
     )
-    process.keys, process.workdir = {"bypass": key}, workdir
+    process.keys, process.workdir, process.ready_path = {"bypass": key}, workdir, "/health/liveliness"
     process.wait_ready("/health/liveliness", 180)
     return process
 

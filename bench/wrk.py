@@ -1,9 +1,11 @@
-"""Throughput through ``wrk`` when it is installed: a C client costs far less CPU per request
-than any Python client, which matters on a 2-core machine where client, fake and gateway share
-the cores. Without wrk the benchmark falls back to ``bench.client.closed_loop``."""
+"""Throughput through ``wrk``: a C client costs far less CPU per request than any Python client,
+which matters on a 2-core machine where client, fake and gateway share the cores (a Python client
+cannot load two gateway workers at all). ``ensure`` installs it from Debian's packages when it is
+missing; where that fails the benchmark says why and falls back to ``bench.client.closed_loop``."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -23,6 +25,34 @@ def available() -> str | None:
     return shutil.which("wrk")
 
 
+def _apt(*args: str) -> subprocess.CompletedProcess[str]:
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.run([*prefix, "apt-get", *args], check=False, capture_output=True, text=True, timeout=600, env=env)
+
+
+def ensure() -> tuple[str | None, str]:
+    """(path to wrk or None, what happened): installs Debian's ``wrk`` package when it is missing."""
+    path = available()
+    if path:
+        return path, f"wrk: {path}"
+    if shutil.which("apt-get") is None:
+        return None, "wrk is missing and this system has no apt-get: install wrk by hand"
+    print("wrk is missing: installing it with apt-get install -y wrk ...", flush=True)
+    try:
+        result = _apt("install", "-y", "wrk")
+        if result.returncode != 0 and "Unable to locate package" in result.stderr:
+            _apt("update")  # a fresh container has no package lists yet
+            result = _apt("install", "-y", "wrk")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"could not run apt-get to install wrk ({exc}): install wrk by hand"
+    path = available()
+    if path:
+        return path, f"wrk: installed {path} from Debian's packages"
+    reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+    return None, f"apt-get install -y wrk failed ({reason}): install wrk by hand (needs root)"
+
+
 def run(target: Target, concurrency: int, seconds: float) -> tuple[int, int, float]:
     """(successful requests, non-2xx or failed requests, seconds) for one closed-loop run."""
     auth = f'wrk.headers["Authorization"] = "Bearer {target.key}"' if target.key else ""
@@ -31,7 +61,7 @@ def run(target: Target, concurrency: int, seconds: float) -> tuple[int, int, flo
     try:
         out = subprocess.run(
             ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "-s", script.name, target.url],
-            capture_output=True, text=True, timeout=seconds + 30,
+            check=False, capture_output=True, text=True, timeout=seconds + 30,
         ).stdout
     finally:
         Path(script.name).unlink(missing_ok=True)
