@@ -10,7 +10,7 @@ from sanic.worker.loader import AppLoader
 
 from config.settings import Settings, load_settings
 from proxy.app import create_app
-from proxy.storage.database import migrate
+from proxy.storage.database import migrate, secure_data_dir
 
 
 def app_from_environment() -> Sanic:
@@ -22,6 +22,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per upstream call would cost time on the hot path and say nothing new.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    secure_data_dir(settings.data_dir)
     applied = asyncio.run(migrate(settings.database_url))
     if applied:
         logging.getLogger("llmgate").info("applied migrations: %s", ", ".join(applied))

@@ -30,7 +30,7 @@ def gateway_env(tmp_path: Path, fake: FakeOllama, **extra: str) -> dict[str, str
         PYTHONPATH=str(ROOT),
         LLMGATE_DATA_DIR=str(tmp_path / "data"),
         LLMGATE_UPSTREAM_URL=fake.url,
-        LLMGATE_SECRET_KEY="test-secret-key-0123456789",
+        LLMGATE_SECRET_KEY="test-secret-key-0123456789-abcdefghij",
         **extra,
     )
     return env
