@@ -10,6 +10,7 @@ from sanic.worker.loader import AppLoader
 
 from config.settings import Settings, load_settings
 from proxy.app import create_app
+from proxy.connections import GatewayProtocol
 from proxy.storage.database import migrate, secure_data_dir
 
 
@@ -28,10 +29,16 @@ def serve(settings: Settings) -> None:
         logging.getLogger("llmgate").info("applied migrations: %s", ", ".join(applied))
     if settings.workers <= 1:
         app = create_app(settings, name="llmgate")
-        app.prepare(host=settings.host, port=settings.port, single_process=True, access_log=settings.access_log, motd=False)
+        app.prepare(
+            host=settings.host, port=settings.port, single_process=True, access_log=settings.access_log,
+            motd=False, protocol=GatewayProtocol,
+        )
         Sanic.serve_single(app)
         return
     loader = AppLoader(factory=app_from_environment)
     app = loader.load()
-    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, access_log=settings.access_log, motd=False)
+    app.prepare(
+        host=settings.host, port=settings.port, workers=settings.workers, access_log=settings.access_log,
+        motd=False, protocol=GatewayProtocol,
+    )
     Sanic.serve(primary=app, app_loader=loader)
