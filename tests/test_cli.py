@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from proxy.storage.database import MIGRATIONS_ROOT
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,7 +30,8 @@ def llmgate(tmp_path: Path):
 
 
 def test_user_and_key_lifecycle(llmgate, tmp_path: Path) -> None:
-    assert "applied 1 migration" in llmgate("migrate").stdout
+    history = len(list((MIGRATIONS_ROOT / "sqlite" / "models").glob("*.py")))
+    assert f"applied {history} migration" in llmgate("migrate").stdout
     created = llmgate("user", "create", "alice", "--admin", "--password-stdin", stdin="correct horse battery\n")
     assert created.returncode == 0, created.stderr
     assert llmgate("user", "set-model", "alice", "qwen3:8b").returncode == 0

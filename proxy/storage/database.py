@@ -117,7 +117,13 @@ async def make_migrations(database_url: str, name: str = "update", root: Path = 
     Returns the new file's name, or None when the models match the last migration.
     """
     from aerich import Command
+    from aerich.migrate import Migrate
 
+    # aerich keeps the pending SQL in class attributes: without this, the second dialect's file
+    # would also get the first one's statements when one process writes both.
+    for name_of_list in ("upgrade_operators", "downgrade_operators", "_upgrade_fk_m2m_index_operators",
+                         "_downgrade_fk_m2m_index_operators", "_upgrade_m2m", "_downgrade_m2m"):
+        setattr(Migrate, name_of_list, [])
     location = migrations_dir(database_url, root)
     command = Command(tortoise_config(database_url), app="models", location=str(location))
     try:
