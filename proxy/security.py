@@ -7,8 +7,10 @@ import base64
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,6 +22,7 @@ API_KEY_PREFIX = "sk-"
 DISPLAY_PREFIX_LENGTH = 12  # "sk-" + 9 characters: enough to tell keys apart, useless to an attacker
 
 _password_hasher = PasswordHasher()
+T = TypeVar("T")
 
 
 def new_api_key() -> str:
@@ -62,14 +65,17 @@ def _password_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=PASSWORD_THREADS, thread_name_prefix="password-hash")
 
 
+async def in_password_pool(work: Callable[..., T], *args: Any) -> T:
+    """Run ``work(*args)`` in the password threads and wait for it."""
+    return await asyncio.get_running_loop().run_in_executor(_password_pool(), work, *args)
+
+
 async def hash_password_off_loop(password: str) -> str:
-    return await asyncio.get_running_loop().run_in_executor(_password_pool(), hash_password, password)
+    return await in_password_pool(hash_password, password)
 
 
 async def verify_password_off_loop(password_hash: str, password: str) -> bool:
-    return await asyncio.get_running_loop().run_in_executor(
-        _password_pool(), verify_password, password_hash, password
-    )
+    return await in_password_pool(verify_password, password_hash, password)
 
 
 def derive_key(secret: bytes, purpose: bytes) -> bytes:

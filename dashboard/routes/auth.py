@@ -24,7 +24,7 @@ from dashboard.web import (
     user_id,
 )
 from proxy.accounts import AccountError, check_new_account, check_password, create_user
-from proxy.security import hash_password, hash_password_off_loop, verify_password_off_loop
+from proxy.security import hash_password, hash_password_off_loop, in_password_pool, verify_password_off_loop
 from proxy.storage.models import User
 
 WRONG_CREDENTIALS = "Wrong username or password."
@@ -92,7 +92,8 @@ async def signin(request: Request) -> HTTPResponse:
     if wait:
         return _too_many(request, "signin.html", wait, "failed sign-ins", **context)
     user = await User.filter(username=username).first()
-    valid = await verify_password_off_loop(user.password_hash if user else _dummy_hash(), password)
+    password_hash = user.password_hash if user else await in_password_pool(_dummy_hash)
+    valid = await verify_password_off_loop(password_hash, password)
     if user is None or not valid:
         return render(request, "signin.html", status=401, error=WRONG_CREDENTIALS, **context)
     await throttles.throttle.clear(throttles.signin_account, username.lower())
