@@ -193,8 +193,10 @@ def gateway_env(data_dir: Path, port: int, upstream_url: str, engine: str, worke
         LLMGATE_WORKERS=str(workers),
         LLMGATE_UPSTREAM_URL=upstream_url,
         LLMGATE_UPSTREAM_ENGINE=engine,
-        LLMGATE_SECRET_KEY="bench-secret-key-0123456789",
+        LLMGATE_SECRET_KEY="bench-secret-key-0123456789-abcdefghij",
         LLMGATE_DEFAULT_MODEL=MODEL,
+        # Every bench client connects from loopback: up to 1,000 at once in the streams test.
+        LLMGATE_MAX_CONNECTIONS_PER_IP="0",
     )
     return env
 

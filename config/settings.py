@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULTS_PATH = Path(__file__).with_name("llmgate.toml")
+# HKDF stretches nothing: a short secret is a guessable key for the Ollama keys at rest.
+MIN_SECRET_BYTES = 32
 
 # Environment variable -> (section path, key). Names are part of the operator interface: keep them.
 ENV_KEYS: dict[str, tuple[str, str]] = {
@@ -27,6 +29,10 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_REQUEST_TIMEOUT": ("server", "request_timeout"),
     "LLMGATE_PUBLIC_URL": ("server", "public_url"),
     "LLMGATE_ACCESS_LOG": ("server", "access_log"),
+    "LLMGATE_PROXIES_COUNT": ("server", "proxies_count"),
+    "LLMGATE_REAL_IP_HEADER": ("server", "real_ip_header"),
+    "LLMGATE_FORWARDED_SECRET": ("server", "forwarded_secret"),
+    "LLMGATE_MAX_CONNECTIONS_PER_IP": ("server", "max_connections_per_ip"),
     "LLMGATE_DATA_DIR": ("storage", "data_dir"),
     "LLMGATE_DATABASE_URL": ("storage", "database_url"),
     "LLMGATE_SECRET_KEY": ("security", "secret_key"),
@@ -42,7 +48,8 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_UPSTREAM_NUM_CTX": ("upstream", "num_ctx"),
     "LLMGATE_MODELS_CACHE_SECONDS": ("upstream", "models_cache_seconds"),
     "LLMGATE_PLUGINS_DISABLED": ("plugins", "disabled"),
-    "LLMGATE_REGISTRATION_OPEN": ("plugins.dashboard", "registration_open"),
+    "LLMGATE_REGISTRATION": ("plugins.dashboard", "registration"),
+    "LLMGATE_REGISTRATION_OPEN": ("plugins.dashboard", "registration_open"),  # older name: false = "closed"
     "LLMGATE_BYPASS_KEEPALIVE_SECONDS": ("plugins.bypass", "keepalive_seconds"),
 }
 
@@ -78,6 +85,12 @@ class Settings:
     request_timeout: float = 60.0
     # The context window (tokens) asked of the shared upstream on every native chat; 0: its own default.
     upstream_num_ctx: int = 0
+    # Behind trusted reverse proxies: where the client's address is read from (Sanic's settings
+    # of the same names). Neither set: forwarding headers are ignored.
+    proxies_count: int = 0
+    real_ip_header: str = ""
+    forwarded_secret: str = ""
+    max_connections_per_ip: int = 256
 
     def plugin(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.<name>]`` table (empty when absent)."""
@@ -164,6 +177,17 @@ def load_settings(
     data_dir = Path(storage["data_dir"])
     database_url = storage["database_url"] or f"sqlite://{data_dir / 'llmgate.sqlite3'}"
     secret_key = security["secret_key"] or (_stored_secret(data_dir) if ensure_secret else "")
+    if secret_key and len(secret_key.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"security.secret_key (LLMGATE_SECRET_KEY) is {len(secret_key.encode())} bytes long; it must be at "
+            f"least {MIN_SECRET_BYTES}. Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    proxies_count = int(server.get("proxies_count", 0) or 0)
+    if proxies_count < 0:
+        raise SettingsError("server.proxies_count must be 0 (no proxy) or the number of proxies in front")
+    max_connections_per_ip = int(server.get("max_connections_per_ip", 256))
+    if max_connections_per_ip < 0:
+        raise SettingsError("server.max_connections_per_ip must be 0 (no cap) or more")
     engine = upstream["engine"]
     if engine not in ("aiohttp", "httpx"):
         raise SettingsError(f"upstream.engine must be 'aiohttp' or 'httpx', not {engine!r}")
@@ -198,6 +222,10 @@ def load_settings(
         plugin_settings={k: v for k, v in plugins.items() if isinstance(v, dict)},
         request_timeout=float(server.get("request_timeout", 60.0)),
         upstream_num_ctx=num_ctx,
+        proxies_count=proxies_count,
+        real_ip_header=str(server.get("real_ip_header", "") or "").strip(),
+        forwarded_secret=str(server.get("forwarded_secret", "") or ""),
+        max_connections_per_ip=max_connections_per_ip,
     )
 
 
@@ -206,7 +234,7 @@ def _stored_secret(data_dir: Path) -> str:
     path = data_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     # O_EXCL: two workers starting at once must not each write a different secret.
     try:

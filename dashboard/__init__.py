@@ -5,9 +5,10 @@ plugin's service when it is enabled), choose their model, and see usage; admins 
 Templates are rendered with one Jinja2 environment per app; CSS and JS are static files, so the
 Content-Security-Policy allows no inline script.
 
-Settings (``[plugins.dashboard]``): ``registration_open`` (default true); optionally
-``signin_free_failures`` (per account, default 5) and ``signin_free_failures_per_address``
-(default 20) before failed sign-ins are slowed down (see ``dashboard.throttle``).
+Settings (``[plugins.dashboard]``): ``registration`` ("open", "approval" or "closed"); the
+throttles' allowances ``signin_free_failures`` (per account, default 5),
+``signin_free_failures_per_address`` (default 20), ``registrations_per_address`` (default 5) and
+their ``throttle_window_seconds`` (default 900); see ``dashboard.throttle``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ from sanic.response import HTTPResponse
 
 from dashboard import sessions
 from dashboard.routes import admin, auth, guide, home, keys, ollama_keys, usage
-from dashboard.throttle import SignInThrottle
-from dashboard.web import PREFIX, STATIC_DIR, add_security_headers, make_environment, not_found
+from dashboard.throttle import DashboardThrottles
+from dashboard.web import (
+    PREFIX,
+    STATIC_DIR,
+    add_security_headers,
+    make_environment,
+    not_found,
+    registration_mode,
+)
 from proxy.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -31,6 +39,7 @@ if TYPE_CHECKING:
 
 NAME = "dashboard"
 SESSION_CLEANUP_SECONDS = 3600.0
+THROTTLE_CLEANUP_SECONDS = 300.0
 AREAS = (auth, home, keys, ollama_keys, usage, admin, guide)
 
 
@@ -57,10 +66,8 @@ def build_blueprint() -> Blueprint:
 def register_routes(app: Sanic, settings: Settings) -> None:
     options = settings.plugin(NAME)
     app.ctx.dashboard_templates = make_environment()
-    app.ctx.dashboard_throttle = SignInThrottle(
-        account_free_failures=int(options.get("signin_free_failures", 5)),
-        address_free_failures=int(options.get("signin_free_failures_per_address", 20)),
-    )
+    registration_mode(settings)  # a wrong value stops the start with a message naming the setting
+    app.ctx.dashboard_throttles = DashboardThrottles.from_options(options)
     app.blueprint(build_blueprint())
     app.add_route(home.root, "/", methods=["GET"], name="dashboard_root")
 
@@ -68,3 +75,5 @@ def register_routes(app: Sanic, settings: Settings) -> None:
 @hookimpl
 def startup(state: AppState) -> None:
     state.every(SESSION_CLEANUP_SECONDS, sessions.delete_expired)
+    forget = DashboardThrottles.from_options(state.settings.plugin(NAME)).throttle.forget_old
+    state.every(THROTTLE_CLEANUP_SECONDS, forget)

@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 from dashboard import charts, sessions
 from proxy.state import AppState
 
@@ -48,6 +48,11 @@ SECURITY_HEADERS = {
 # Messages shown after a redirect (?done=<code>), so no user text is reflected from the URL.
 NOTICES = {
     "registered": "Your account is ready. Sign in to continue.",
+    "awaiting_approval": (
+        "Your account was created. An administrator approves it before you can create API keys."
+    ),
+    "approved": "The user was approved and can create API keys now.",
+    "user_created": "The account was created.",
     "signed_out": "You are signed out.",
     "revoked": "The API key was revoked. Clients using it are refused from now on.",
     "password": "Your password was changed. Other browsers were signed out.",
@@ -132,8 +137,29 @@ def settings_of(request: Request) -> Settings:
     return state_of(request).settings
 
 
+REGISTRATION_MODES = ("open", "approval", "closed")
+
+
+def registration_mode(settings: Settings) -> str:
+    """``[plugins.dashboard] registration``; the older ``registration_open = false`` means "closed"."""
+    options = settings.plugin("dashboard")
+    mode = str(options.get("registration", "open")).strip().lower()
+    if mode not in REGISTRATION_MODES:
+        raise SettingsError(f"plugins.dashboard.registration (LLMGATE_REGISTRATION) must be one of "
+                            f"{', '.join(REGISTRATION_MODES)}, not {mode!r}")
+    legacy = options.get("registration_open", True)
+    if isinstance(legacy, str):
+        legacy = legacy.strip().lower() not in ("0", "false", "no", "off", "")
+    return "closed" if legacy is False else mode
+
+
 def registration_open(settings: Settings) -> bool:
-    return bool(settings.plugin("dashboard").get("registration_open", True))
+    return registration_mode(settings) != "closed"
+
+
+def client_address(request: Request) -> str:
+    """The client's address: from the trusted proxies' headers when configured, else the socket's."""
+    return request.client_ip or "unknown"
 
 
 def server_url(request: Request) -> str:

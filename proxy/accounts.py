@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
 
-from proxy.security import display_prefix, hash_api_key, hash_password, new_api_key
+from proxy.security import display_prefix, hash_api_key, hash_password_off_loop, new_api_key
 from proxy.storage.models import ApiKey, User, UserSettings
 
 MIN_PASSWORD_LENGTH = 8
@@ -35,15 +35,41 @@ def check_password(password: str, username: str = "") -> None:
         raise AccountError("That password is too easy to guess; use more different characters.")
 
 
-async def create_user(username: str, password: str, *, is_admin: bool = False) -> User:
+def check_new_account(username: str, password: str) -> str:
+    """The cleaned username, or AccountError; cheap, so it runs before any throttle or hashing."""
     username = check_username(username)
     check_password(password, username)
+    return username
+
+
+async def create_user(
+    username: str,
+    password: str,
+    *,
+    is_admin: bool = False,
+    approved: bool = True,
+    first_becomes_admin: bool = False,
+) -> User:
+    """A new account. ``first_becomes_admin``: the first account of an empty database is made an
+    approved admin (registration on the dashboard; the CLI says --admin explicitly)."""
+    username = check_new_account(username, password)
     if await User.filter(username=username).exists():
         raise AccountError(f"The username {username!r} is taken.")
+    password_hash = await hash_password_off_loop(password)
     try:
-        return await User.create(username=username, password_hash=hash_password(password), is_admin=is_admin)
+        user = await User.create(
+            username=username, password_hash=password_hash, is_admin=is_admin, approved=approved
+        )
     except IntegrityError:
         raise AccountError(f"The username {username!r} is taken.") from None
+    if first_becomes_admin and not is_admin:
+        # Ids only grow, so of two accounts registered at once on an empty database exactly one
+        # (the lower id) finds itself first.
+        first = await User.all().order_by("id").first()
+        if first is not None and first.id == user.id:
+            user.is_admin, user.approved = True, True
+            await user.save(update_fields=["is_admin", "approved"])
+    return user
 
 
 async def get_user(username: str) -> User:

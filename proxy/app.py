@@ -58,6 +58,11 @@ def create_app(settings: Settings, *, extra_plugins: dict[str, Any] | None = Non
     # Sanic keeps a registry of app names per process; tests build many apps.
     app = Sanic(name or f"llmgate_{next(_app_numbers)}", request_class=BoundedRequest)
     app.ctx.state = state
+    # For proxy.connections.GatewayProtocol: open connections per peer address on this worker.
+    # Behind a proxy every peer is the proxy, so the cap is left to it.
+    behind_proxy = bool(settings.proxies_count or settings.real_ip_header or settings.forwarded_secret)
+    app.ctx.max_connections_per_ip = 0 if behind_proxy else settings.max_connections_per_ip
+    app.ctx.open_connections = {}
     _configure(app, settings)
     _add_api_routes(app, state)
     runner.each_sync("register_routes", app=app, settings=settings)
@@ -81,6 +86,10 @@ def _configure(app: Sanic, settings: Settings) -> None:
     config.KEEP_ALIVE_TIMEOUT = 75
     config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_seconds
     config.ACCESS_LOG = settings.access_log
+    # request.client_ip (throttles, access log) reads forwarding headers only as configured.
+    config.PROXIES_COUNT = settings.proxies_count or None
+    config.REAL_IP_HEADER = settings.real_ip_header or None
+    config.FORWARDED_SECRET = settings.forwarded_secret or None
     config.AUTO_EXTEND = False  # the dashboard plugin extends explicitly where it needs sanic-ext
     config.FALLBACK_ERROR_FORMAT = "json"
     config.MOTD = False

@@ -120,6 +120,20 @@ def cmd_user_create(args: argparse.Namespace) -> None:
     asyncio.run(_with_database(settings, work))
 
 
+def cmd_user_approve(args: argparse.Namespace) -> None:
+    from proxy.accounts import get_user
+
+    settings = _settings()
+
+    async def work() -> None:
+        user = await get_user(args.username)
+        user.approved = True
+        await user.save(update_fields=["approved"])
+        print(f"approved user {user.username}")
+
+    asyncio.run(_with_database(settings, work))
+
+
 def cmd_user_set_model(args: argparse.Namespace) -> None:
     from proxy.accounts import get_user, set_selected_model
 
@@ -227,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true")
     create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     create.set_defaults(func=cmd_user_create)
+    approve = user.add_parser("approve", help="let an account registered for approval create API keys")
+    approve.add_argument("username")
+    approve.set_defaults(func=cmd_user_approve)
     set_model = user.add_parser("set-model", help="choose the model that serves a user's requests")
     set_model.add_argument("username")
     set_model.add_argument("model")

@@ -11,7 +11,8 @@ from sanic.worker.loader import AppLoader
 
 from config.settings import Settings, load_settings
 from proxy.app import create_app
-from proxy.storage.database import migrate
+from proxy.connections import GatewayProtocol
+from proxy.storage.database import migrate, secure_data_dir
 
 
 def app_from_environment() -> Sanic:
@@ -25,6 +26,7 @@ def serve(settings: Settings, startup_warnings: Sequence[Callable[[Settings], st
     # One line per upstream call would cost time on the hot path and say nothing new.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     log = logging.getLogger("llmgate")
+    secure_data_dir(settings.data_dir)
     applied = asyncio.run(migrate(settings.database_url))
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
@@ -34,10 +36,16 @@ def serve(settings: Settings, startup_warnings: Sequence[Callable[[Settings], st
             log.warning("%s", text)
     if settings.workers <= 1:
         app = create_app(settings, name="llmgate")
-        app.prepare(host=settings.host, port=settings.port, single_process=True, access_log=settings.access_log, motd=False)
+        app.prepare(
+            host=settings.host, port=settings.port, single_process=True, access_log=settings.access_log,
+            motd=False, protocol=GatewayProtocol,
+        )
         Sanic.serve_single(app)
         return
     loader = AppLoader(factory=app_from_environment)
     app = loader.load()
-    app.prepare(host=settings.host, port=settings.port, workers=settings.workers, access_log=settings.access_log, motd=False)
+    app.prepare(
+        host=settings.host, port=settings.port, workers=settings.workers, access_log=settings.access_log,
+        motd=False, protocol=GatewayProtocol,
+    )
     Sanic.serve(primary=app, app_loader=loader)

@@ -58,7 +58,7 @@ def make_settings(tmp_path: Path, fake_ollama_server: FakeOllama) -> Callable[..
         base_env = {
             "LLMGATE_DATA_DIR": str(tmp_path / "data"),
             "LLMGATE_UPSTREAM_URL": fake_ollama_server.url,
-            "LLMGATE_SECRET_KEY": "test-secret-key-0123456789",
+            "LLMGATE_SECRET_KEY": "test-secret-key-0123456789-abcdefghij",
         }
         base_env.update(env or {})
         return load_settings(env=base_env, overrides=overrides)

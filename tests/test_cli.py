@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,15 @@ def test_serve_migrates_then_answers_healthz(llmgate, tmp_path: Path) -> None:
         process.terminate()
         process.wait(20)
     assert process.returncode == 0
+
+
+
+def test_user_approve(llmgate, tmp_path: Path) -> None:
+    assert llmgate("user", "create", "pending", "--password-stdin", stdin="correct horse battery\n").returncode == 0
+    with sqlite3.connect(tmp_path / "data" / "llmgate.sqlite3") as db:
+        db.execute("UPDATE users SET approved = 0 WHERE username = 'pending'")  # as registered for approval
+    done = llmgate("user", "approve", "pending")
+    assert done.returncode == 0 and "approved user pending" in done.stdout
+    with sqlite3.connect(tmp_path / "data" / "llmgate.sqlite3") as db:
+        assert db.execute("SELECT approved FROM users WHERE username = 'pending'").fetchone() == (1,)
+    assert llmgate("user", "approve", "nobody").returncode != 0

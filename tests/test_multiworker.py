@@ -30,7 +30,7 @@ def gateway_env(tmp_path: Path, fake: FakeOllama, **extra: str) -> dict[str, str
         PYTHONPATH=str(ROOT),
         LLMGATE_DATA_DIR=str(tmp_path / "data"),
         LLMGATE_UPSTREAM_URL=fake.url,
-        LLMGATE_SECRET_KEY="test-secret-key-0123456789",
+        LLMGATE_SECRET_KEY="test-secret-key-0123456789-abcdefghij",
         **extra,
     )
     return env
@@ -171,3 +171,29 @@ def test_revocation_reaches_another_instance_within_the_cache_bound(
                 refused[name] = elapsed
         time.sleep(0.05)
     assert max(refused.values()) <= cache_seconds + 1
+
+
+def test_sign_in_throttle_holds_across_workers(tmp_path: Path, fake: FakeOllama) -> None:
+    """30 parallel wrong passwords spread over two workers: the count lives in the database."""
+    import asyncio
+
+    env = gateway_env(tmp_path, fake)
+    cli(env, "user", "create", "target", "--password-stdin", stdin="correct horse battery\n")
+    served = Served(env, workers=2, log=tmp_path / "serve.log")
+    try:
+        page = httpx.get(served.url + "/dashboard/signin")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+        async def guesses() -> list[int]:
+            limits = httpx.Limits(max_keepalive_connections=0)  # a new connection each: both workers take some
+            async with httpx.AsyncClient(base_url=served.url, cookies=page.cookies, limits=limits, timeout=60) as client:
+                answers = await asyncio.gather(*(
+                    client.post("/dashboard/signin", data={"username": "target", "password": f"wrong {i}", "csrf_token": token})
+                    for i in range(30)
+                ))
+            return [answer.status_code for answer in answers]
+
+        statuses = asyncio.run(guesses())
+    finally:
+        served.stop()
+    assert statuses.count(401) <= 5 and statuses.count(429) == 30 - statuses.count(401), statuses

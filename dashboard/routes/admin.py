@@ -6,18 +6,32 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from dashboard.routes.usage import per_key_totals, windows
-from dashboard.web import PREFIX, admin_only, not_found, render, state_of, user_id
+from dashboard.web import (
+    PREFIX,
+    admin_only,
+    form_value,
+    not_found,
+    registration_mode,
+    render,
+    settings_of,
+    state_of,
+    user_id,
+)
+from proxy.accounts import AccountError, create_user
 from proxy.storage.models import ApiKey, DashboardSession, User
 
 
-async def _admin_page(request: Request, status: int = 200, error: str | None = None) -> HTTPResponse:
+async def _admin_page(
+    request: Request, status: int = 200, error: str | None = None, new_username: str = ""
+) -> HTTPResponse:
     users = await User.all().order_by("username")
     active_keys: dict[int, int] = {}
     for owner in await ApiKey.filter(revoked_at=None).values_list("user_id", flat=True):
         active_keys[owner] = active_keys.get(owner, 0) + 1  # type: ignore[index]
     return render(
         request, "admin.html", status=status, error=error,
-        users=users, active_keys=active_keys,
+        users=users, active_keys=active_keys, new_username=new_username,
+        registration=registration_mode(settings_of(request)),
         user_totals=await per_key_totals("user_id", None),
         windows=await windows(user_id=None),
     )
@@ -46,8 +60,31 @@ def _set_disabled(disabled: bool):  # type: ignore[no-untyped-def]
     return handler
 
 
+@admin_only
+async def approve_user(request: Request, target_id: int) -> HTTPResponse:
+    if not await User.filter(id=target_id).exists():
+        return not_found(request)
+    await User.filter(id=target_id).update(approved=True)
+    return redirect(f"{PREFIX}/admin?done=approved")
+
+
+@admin_only
+async def add_user(request: Request) -> HTTPResponse:
+    """Accounts made by an admin: the way in when registration is closed."""
+    username = form_value(request, "username").strip()
+    try:
+        is_admin = form_value(request, "is_admin") == "1"
+        await create_user(username, form_value(request, "password"), is_admin=is_admin)
+    except AccountError as error:
+        status = 409 if "taken" in str(error) else 400
+        return await _admin_page(request, status=status, error=str(error), new_username=username)
+    return redirect(f"{PREFIX}/admin?done=user_created")
+
+
 ROUTES = [
     (admin_page, "/admin", ["GET"]),
+    (approve_user, "/admin/users/<target_id:int>/approve", ["POST"]),
+    (add_user, "/admin/users", ["POST"]),
     (_set_disabled(True), "/admin/users/<target_id:int>/disable", ["POST"]),
     (_set_disabled(False), "/admin/users/<target_id:int>/enable", ["POST"]),
 ]

@@ -1,18 +1,30 @@
-"""Register, sign in, sign out, change password."""
+"""Register, sign in, sign out, change password.
+
+Every password check is throttled before it runs (``dashboard.throttle``) and runs in the small
+password thread pool (``proxy.security``), never on the event loop that serves the API.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from functools import cache
 
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from dashboard import sessions
-from dashboard.throttle import SignInThrottle
-from dashboard.web import PREFIX, form_value, registration_open, render, settings_of, signed_in, user_id
-from proxy.accounts import AccountError, check_password, create_user
-from proxy.security import hash_password, verify_password
+from dashboard.throttle import DashboardThrottles, address_key
+from dashboard.web import (
+    PREFIX,
+    client_address,
+    form_value,
+    registration_mode,
+    render,
+    settings_of,
+    signed_in,
+    user_id,
+)
+from proxy.accounts import AccountError, check_new_account, check_password, create_user
+from proxy.security import hash_password, hash_password_off_loop, in_password_pool, verify_password_off_loop
 from proxy.storage.models import User
 
 WRONG_CREDENTIALS = "Wrong username or password."
@@ -24,9 +36,16 @@ def _dummy_hash() -> str:
     return hash_password("not a real password, only here to spend the same time")
 
 
-async def _verify(password_hash: str, password: str) -> bool:
-    # argon2 is deliberately slow: keep it off the event loop that also serves the API.
-    return await asyncio.get_running_loop().run_in_executor(None, verify_password, password_hash, password)
+def _throttles(request: Request) -> DashboardThrottles:
+    return request.app.ctx.dashboard_throttles  # type: ignore[no-any-return]
+
+
+def _too_many(request: Request, template: str, wait: float, what: str, **context: object) -> HTTPResponse:
+    seconds = int(wait)
+    error = f"Too many {what}. Wait {seconds} seconds, then try again."
+    response = render(request, template, status=429, error=error, **context)
+    response.headers["retry-after"] = str(seconds)
+    return response
 
 
 def _safe_next(target: str) -> str:
@@ -60,51 +79,66 @@ async def signin(request: Request) -> HTTPResponse:
     context = {"username": username, "next": target}
     if not _pre_csrf_ok(request):
         return _form_expired(request, "signin.html", **context)
-    throttle: SignInThrottle = request.app.ctx.dashboard_throttle
-    address = request.remote_addr or request.ip or "unknown"
-    wait = throttle.retry_after(username, address)
-    if wait > 0:
-        return render(
-            request, "signin.html", status=429,
-            error=f"Too many failed sign-ins. Wait {int(wait) + 1} seconds, then try again.", **context,
-        )
     if not username or not password:
         return render(request, "signin.html", status=400, error="Enter your username and password.", **context)
+    throttles = _throttles(request)
+    address = address_key(client_address(request))
+    # The slots are taken before the check, so parallel guesses cannot all be checked.
+    wait = await throttles.throttle.take(throttles.signin_address, address)
+    if not wait:
+        wait = await throttles.throttle.take(throttles.signin_account, username.lower())
+        if wait:  # refused for the account: this attempt costs the address nothing
+            await throttles.throttle.give_back(throttles.signin_address, address)
+    if wait:
+        return _too_many(request, "signin.html", wait, "failed sign-ins", **context)
     user = await User.filter(username=username).first()
-    valid = await _verify(user.password_hash if user else _dummy_hash(), password)
+    password_hash = user.password_hash if user else await in_password_pool(_dummy_hash)
+    valid = await verify_password_off_loop(password_hash, password)
     if user is None or not valid:
-        throttle.failed(username, address)
         return render(request, "signin.html", status=401, error=WRONG_CREDENTIALS, **context)
+    await throttles.throttle.clear(throttles.signin_account, username.lower())
+    await throttles.throttle.give_back(throttles.signin_address, address)
     if user.disabled:
         return render(
             request, "signin.html", status=403,
             error="This account is disabled. Ask an administrator of this server.", **context,
         )
-    throttle.succeeded(username)
     response = redirect(target)
     await sessions.start_session(request, response, user)
     return response
 
 
 async def register_page(request: Request) -> HTTPResponse:
-    if not registration_open(settings_of(request)):
-        return render(request, "register.html", status=403, username="", closed=True)
-    return render(request, "register.html", username="", closed=False)
+    mode = registration_mode(settings_of(request))
+    status = 403 if mode == "closed" else 200
+    closed, approval = mode == "closed", mode == "approval"
+    return render(request, "register.html", status=status, username="", closed=closed, approval=approval)
 
 
 async def register(request: Request) -> HTTPResponse:
     username = form_value(request, "username").strip()
     password = form_value(request, "password")
-    if not registration_open(settings_of(request)):
-        return render(request, "register.html", status=403, username="", closed=True)
+    mode = registration_mode(settings_of(request))
+    context = {"username": username, "closed": False, "approval": mode == "approval"}
+    if mode == "closed":
+        return render(request, "register.html", status=403, username="", closed=True, approval=False)
     if not _pre_csrf_ok(request):
-        return _form_expired(request, "register.html", username=username, closed=False)
+        return _form_expired(request, "register.html", **context)
     try:
-        await create_user(username, password)
+        check_new_account(username, password)  # cheap checks first: a typo costs no attempt
+    except AccountError as error:
+        return render(request, "register.html", status=400, error=str(error), **context)
+    throttles = _throttles(request)
+    wait = await throttles.throttle.take(throttles.registration_address, address_key(client_address(request)))
+    if wait:
+        return _too_many(request, "register.html", wait, "new accounts from your address", **context)
+    try:
+        user = await create_user(username, password, approved=mode != "approval", first_becomes_admin=True)
     except AccountError as error:
         status = 409 if "taken" in str(error) else 400
-        return render(request, "register.html", status=status, error=str(error), username=username, closed=False)
-    return redirect(f"{PREFIX}/signin?done=registered")
+        return render(request, "register.html", status=status, error=str(error), **context)
+    done = "registered" if user.approved else "awaiting_approval"
+    return redirect(f"{PREFIX}/signin?done={done}")
 
 
 @signed_in
@@ -125,13 +159,19 @@ async def change_password(request: Request) -> HTTPResponse:
     user = await User.get(id=user_id(request))
     current = form_value(request, "current_password")
     new = form_value(request, "new_password")
-    if not await _verify(user.password_hash, current):
-        return render(request, "account.html", status=400, error="The current password is not right.")
     try:
         check_password(new, user.username)
     except AccountError as error:
         return render(request, "account.html", status=400, error=str(error))
-    user.password_hash = hash_password(new)
+    throttles = _throttles(request)
+    # A stolen session must not become a way to guess the password at full speed.
+    wait = await throttles.throttle.take(throttles.password_account, str(user.id))
+    if wait:
+        return _too_many(request, "account.html", wait, "wrong current passwords")
+    if not await verify_password_off_loop(user.password_hash, current):
+        return render(request, "account.html", status=400, error="The current password is not right.")
+    await throttles.throttle.clear(throttles.password_account, str(user.id))
+    user.password_hash = await hash_password_off_loop(new)
     await user.save(update_fields=["password_hash"])
     await sessions.end_other_sessions(user.id, keep=request.ctx.session)
     return redirect(f"{PREFIX}/account?done=password")

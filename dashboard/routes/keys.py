@@ -21,6 +21,10 @@ from proxy.storage.models import ApiKey, User
 NEW_KEY_COOKIE = "llmgate_new_key"
 NEW_KEY_SECONDS = 120
 
+AWAITING_APPROVAL = (
+    "An administrator has not approved your account yet; API keys can be created once they have."
+)
+
 # One line each on the form; the guide explains them at length.
 MODE_HINTS = {
     "emulator": "For Codex and other OpenAI Responses API clients: POST /v1/responses, served by your Ollama model.",
@@ -94,6 +98,8 @@ async def create_key(request: Request) -> HTTPResponse:
     if len(name) > 100:
         return await _page(request, 400, error="Names are at most 100 characters.", name=name, mode=mode)
     user = await User.get(id=user_id(request))
+    if not user.approved:
+        return await _page(request, 403, error=AWAITING_APPROVAL, name=name)
     api_key, secret = await create_api_key(user, mode, name)
     response = redirect(f"{PREFIX}/keys")
     sealed = _sealer(request).encrypt(f"{api_key.id}:{secret}".encode()).decode()

@@ -44,16 +44,44 @@ def migrations_dir(url: str, root: Path = MIGRATIONS_ROOT) -> Path:
     return root / dialect_of(url)
 
 
+OWNER_ONLY_FILE = 0o600
+OWNER_ONLY_DIR = 0o700
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Take away group and other access from ``path`` if it has any (never widens)."""
+    if path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(mode)
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """The data directory holds the database and the secret: owner-only, also when made by hand."""
+    _tighten(data_dir, OWNER_ONLY_DIR)
+
+
 def _prepare_sqlite(url: str) -> None:
-    """SQLite needs its folder; the file itself appears on first connect."""
-    if dialect_of(url) == "sqlite":
-        path = url.split("://", 1)[1].split("?", 1)[0]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """SQLite's folder and file, created owner-only (or tightened if they are not).
+
+    The file is created here, before SQLite opens it, because SQLite creates it with the umask's
+    mode (usually 0644) and gives its -wal and -shm files the mode of the database file: stored
+    conversations and key hashes must not be readable by other local users.
+    """
+    if dialect_of(url) != "sqlite":
+        return
+    path = url.split("://", 1)[1].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return
+    database = Path(path)
+    if not database.parent.exists():
+        database.parent.mkdir(mode=OWNER_ONLY_DIR, parents=True, exist_ok=True)
+    os.close(os.open(database, os.O_WRONLY | os.O_CREAT, OWNER_ONLY_FILE))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        _tighten(database.with_name(database.name + suffix), OWNER_ONLY_FILE)
 
 
 async def open_database(settings: Settings) -> None:
     """Connect this process (or worker) to the database."""
+    secure_data_dir(settings.data_dir)
     _prepare_sqlite(settings.database_url)
     # The global fallback lets request tasks, which Sanic starts outside this task's context,
     # see the ORM state.

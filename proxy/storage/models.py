@@ -13,10 +13,30 @@ class User(Model):
     password_hash = fields.CharField(max_length=255)
     is_admin = fields.BooleanField(default=False)
     disabled = fields.BooleanField(default=False)
+    # False while an account registered under registration = "approval" awaits an admin.
+    approved = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "users"
+
+
+class AuthThrottle(Model):
+    """Sign-in, registration and password-change attempts per account or client address.
+
+    Shared by every worker and instance; written with one atomic statement per attempt
+    (``dashboard.throttle``). Times are Unix seconds, so the arithmetic is the same in SQL on
+    SQLite and PostgreSQL.
+    """
+
+    key = fields.CharField(max_length=128, primary_key=True)
+    attempts = fields.IntField(default=0)
+    delay = fields.FloatField(default=0)
+    blocked_until = fields.FloatField(default=0)
+    updated_at = fields.FloatField(db_index=True)
+
+    class Meta:
+        table = "auth_throttle"
 
 
 class UserSettings(Model):

@@ -83,3 +83,10 @@ def test_invalid_toml_is_reported(tmp_path: Path) -> None:
     config.write_text("[server\nport = 1")
     with pytest.raises(SettingsError, match="is not valid TOML"):
         load_settings(env={"LLMGATE_CONFIG": str(config), "LLMGATE_SECRET_KEY": "x" * 40})
+
+
+@pytest.mark.parametrize("secret", ["x", "s" * 31, "é" * 15])
+def test_a_short_secret_key_is_refused_with_a_clear_message(secret: str) -> None:
+    with pytest.raises(SettingsError, match=r"LLMGATE_SECRET_KEY\) is \d+ bytes long; it must be at least 32"):
+        load_settings(env={"LLMGATE_SECRET_KEY": secret})
+    assert load_settings(env={"LLMGATE_SECRET_KEY": "s" * 32}).secret_key == "s" * 32

@@ -24,6 +24,7 @@ ROUTES_WITH_IDS = {
     ("POST", "/ollama-keys/<key_id:int>/delete"): "ollama_key",
     ("POST", "/admin/users/<target_id:int>/disable"): "user",
     ("POST", "/admin/users/<target_id:int>/enable"): "user",
+    ("POST", "/admin/users/<target_id:int>/approve"): "user",
 }
 ADMIN_ONLY = {("GET", "/admin")}
 

@@ -179,7 +179,7 @@ def test_sigterm_drains_open_streams_and_flushes_usage(tmp_path: Path, fake: Fak
     port = free_port()
     env = {
         **os.environ, "PYTHONPATH": str(ROOT), "LLMGATE_DATA_DIR": str(tmp_path / "data"), "LLMGATE_PORT": str(port),
-        "LLMGATE_UPSTREAM_URL": fake.url, "LLMGATE_SECRET_KEY": "sigterm-test-secret-0123456789",
+        "LLMGATE_UPSTREAM_URL": fake.url, "LLMGATE_SECRET_KEY": "sigterm-test-secret-0123456789-abcdefghij",
         "LLMGATE_GRACEFUL_SHUTDOWN_SECONDS": str(GRACE), "LLMGATE_WORKERS": "1",
     }
     key = _seed(env)

@@ -14,6 +14,7 @@ from typing import Any
 
 from config.settings import Settings
 from proxy.app import create_app
+from proxy.connections import GatewayProtocol
 from proxy.state import AppState
 from proxy.storage.database import migrate
 
@@ -60,7 +61,8 @@ class GatewayServer:
     async def _start(self) -> None:
         await migrate(self.settings.database_url)
         self._server = await self.app.create_server(
-            host="127.0.0.1", port=self.port, return_asyncio_server=True, access_log=False
+            host="127.0.0.1", port=self.port, return_asyncio_server=True, access_log=False,
+            protocol=GatewayProtocol,
         )
         await self._server.startup()
         await self._server.before_start()

@@ -19,7 +19,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake: FakeOllama, capsy
     for name, value in {
         "LLMGATE_DATA_DIR": str(tmp_path / "data"),
         "LLMGATE_DATABASE_URL": f"sqlite://{tmp_path / 'cli.sqlite3'}",
-        "LLMGATE_SECRET_KEY": "cli-test-secret-0123456789",
+        "LLMGATE_SECRET_KEY": "cli-test-secret-0123456789-abcdefghij",
         "LLMGATE_OLLAMA_CLOUD_URL": fake.url,
     }.items():
         monkeypatch.setenv(name, value)
