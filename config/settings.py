@@ -33,6 +33,7 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_REAL_IP_HEADER": ("server", "real_ip_header"),
     "LLMGATE_FORWARDED_SECRET": ("server", "forwarded_secret"),
     "LLMGATE_MAX_CONNECTIONS_PER_IP": ("server", "max_connections_per_ip"),
+    "LLMGATE_LISTEN_BACKLOG": ("server", "listen_backlog"),
     "LLMGATE_DATA_DIR": ("storage", "data_dir"),
     "LLMGATE_DATABASE_URL": ("storage", "database_url"),
     "LLMGATE_SECRET_KEY": ("security", "secret_key"),
@@ -91,6 +92,8 @@ class Settings:
     real_ip_header: str = ""
     forwarded_secret: str = ""
     max_connections_per_ip: int = 256
+    # Connections the kernel queues before the worker accepts them; beyond it a burst is reset.
+    listen_backlog: int = 4096
 
     def plugin(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.<name>]`` table (empty when absent)."""
@@ -188,6 +191,9 @@ def load_settings(
     max_connections_per_ip = int(server.get("max_connections_per_ip", 256))
     if max_connections_per_ip < 0:
         raise SettingsError("server.max_connections_per_ip must be 0 (no cap) or more")
+    listen_backlog = int(server.get("listen_backlog", 4096))
+    if listen_backlog < 1:
+        raise SettingsError("server.listen_backlog must be at least 1")
     engine = upstream["engine"]
     if engine not in ("aiohttp", "httpx"):
         raise SettingsError(f"upstream.engine must be 'aiohttp' or 'httpx', not {engine!r}")
@@ -226,6 +232,7 @@ def load_settings(
         real_ip_header=str(server.get("real_ip_header", "") or "").strip(),
         forwarded_secret=str(server.get("forwarded_secret", "") or ""),
         max_connections_per_ip=max_connections_per_ip,
+        listen_backlog=listen_backlog,
     )
 
 

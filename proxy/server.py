@@ -38,7 +38,7 @@ def serve(settings: Settings, startup_warnings: Sequence[Callable[[Settings], st
         app = create_app(settings, name="llmgate")
         app.prepare(
             host=settings.host, port=settings.port, single_process=True, access_log=settings.access_log,
-            motd=False, protocol=GatewayProtocol,
+            motd=False, protocol=GatewayProtocol, backlog=settings.listen_backlog,
         )
         Sanic.serve_single(app)
         return
@@ -46,6 +46,6 @@ def serve(settings: Settings, startup_warnings: Sequence[Callable[[Settings], st
     app = loader.load()
     app.prepare(
         host=settings.host, port=settings.port, workers=settings.workers, access_log=settings.access_log,
-        motd=False, protocol=GatewayProtocol,
+        motd=False, protocol=GatewayProtocol, backlog=settings.listen_backlog,
     )
     Sanic.serve(primary=app, app_loader=loader)
