@@ -75,7 +75,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake_ollama_server: FakeOl
     env = {
         "LLMGATE_DATA_DIR": str(tmp_path_factory.mktemp("gateway") / "data"),
         "LLMGATE_UPSTREAM_URL": fake_ollama_server.url,
-        "LLMGATE_SECRET_KEY": "test-secret-key-0123456789",
+        "LLMGATE_SECRET_KEY": "test-secret-key-0123456789-abcdefghij",
     }
     settings = load_settings(env=env, overrides={"plugins": {"emulator": {"heartbeat_seconds": 1.0}}})
     server = GatewayServer(settings).start()
