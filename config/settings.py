@@ -41,6 +41,7 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_UPSTREAM_ENGINE": ("upstream", "engine"),
     "LLMGATE_MODELS_CACHE_SECONDS": ("upstream", "models_cache_seconds"),
     "LLMGATE_PLUGINS_DISABLED": ("plugins", "disabled"),
+    "LLMGATE_TRACE_PLUGINS": ("plugins", "trace"),
     "LLMGATE_REGISTRATION_OPEN": ("plugins.dashboard", "registration_open"),
 }
 
@@ -74,6 +75,7 @@ class Settings:
     disabled_plugins: tuple[str, ...]
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     request_timeout: float = 60.0
+    trace_plugins: bool = False
 
     def plugin(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.<name>]`` table (empty when absent)."""
@@ -190,6 +192,7 @@ def load_settings(
         disabled_plugins=tuple(str(name) for name in disabled),
         plugin_settings={k: v for k, v in plugins.items() if isinstance(v, dict)},
         request_timeout=float(server.get("request_timeout", 60.0)),
+        trace_plugins=bool(plugins.get("trace", False)),
     )
 
 
