@@ -126,7 +126,7 @@ def shutdown(state: AppState) -> None:
 def wrap_request(ctx: RequestContext, call_next: Callable[[], Awaitable[HTTPResponse | None]]) -> Any:
     """Middleware around one whole API request: time it, decorate it, or answer it yourself.
 
-    Runs for every request through the pipeline, first thing, before authentication (so
+    Runs for every request to a mode's endpoints, first thing, before authentication (so
     ``ctx.principal`` and ``ctx.mode`` are still None when it starts; they are set once
     ``call_next`` returns). ``call_next()`` runs the rest of the chain, the inner wrappers first,
     and returns the response: an ``HTTPResponse`` for a complete answer, None for a stream, which
@@ -174,9 +174,10 @@ def resolve_mode(ctx: RequestContext) -> str | None:
 def admit_request(ctx: RequestContext) -> APIError | None:
     """Admit or refuse the request: return None to admit, an ``APIError`` to refuse.
 
-    Runs after authentication, mode resolution and the endpoint check, once the JSON body is
-    parsed (``ctx.request`` is the Sanic request, ``ctx.principal`` the authenticated user and
-    key, ``ctx.mode`` the mode, ``ctx.body`` the parsed body), before the mode builds anything.
+    Runs for every request to a mode's endpoints after authentication, mode resolution and the
+    endpoint check, once the JSON body is parsed: ``ctx.request`` is the Sanic request,
+    ``ctx.principal`` the authenticated user and key, ``ctx.mode`` the mode, ``ctx.body`` the
+    parsed body. Nothing has been built or sent yet.
     First non-None result wins: the client gets that error's status, message and headers in the
     OpenAI error shape, and nothing is sent upstream. Raising the ``APIError`` works the same.
     Anything held for an admitted request (a concurrency slot) is released in ``request_finished``,
