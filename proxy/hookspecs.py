@@ -18,7 +18,8 @@ Per-request hooks of a mode plugin (one named in a ``ModeSpec``) run only for re
 mode; hooks that run before the mode is known (``wrap_request``, ``authenticate``,
 ``resolve_mode``) therefore run only the implementations of plugins that are not modes. Order
 follows pluggy: ``tryfirst``, then later registrations first, then ``trylast``. pluggy's own
-``hookwrapper``/``wrapper`` implementations are not used: ``wrap_request`` is the async wrapper.
+``hookwrapper``/``wrapper`` implementations (generators, which cannot await) are refused when the
+runner is built: ``wrap_request`` is the async wrapper.
 
 With ``LLMGATE_TRACE_PLUGINS=1`` every implementation call is logged (logger ``llmgate.requests``,
 INFO, beside the request lines) with the hook, the plugin and the duration.

@@ -64,6 +64,7 @@ class HookRunner:
         self.modes: dict[str, ModeSpec] = {}
         self._mode_of_plugin: dict[int, str] = {}
         self._plans: dict[tuple[str, str | None, bool], Plan] = {}
+        _refuse_pluggy_wrappers(pm)
 
     # --- registry -----------------------------------------------------------------------
 
@@ -246,6 +247,17 @@ class HookRunner:
             return result
 
         return traced
+
+
+def _refuse_pluggy_wrappers(pm: pluggy.PluginManager) -> None:
+    """pluggy's generator wrappers cannot wrap async implementations: say so at start-up."""
+    for name, caller in vars(pm.hook).items():
+        for impl in caller.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper:
+                raise TypeError(
+                    f"plugin {impl.plugin_name} declares {name} as a pluggy wrapper; llmgate calls "
+                    "implementations itself: wrap the whole request with wrap_request instead"
+                )
 
 
 async def _wrap(impl: Impl, ctx: RequestContext, call_next: Callable[[], Awaitable[Any]]) -> Any:

@@ -222,6 +222,16 @@ def test_set_up_hooks_must_not_be_async() -> None:
         runner.call_sync("register_modes")
 
 
+def test_pluggy_wrappers_are_refused_at_start_up() -> None:
+    class OldStyle:
+        @hookimpl(wrapper=True)
+        def transform_request(self, ctx):
+            return (yield)
+
+    with pytest.raises(TypeError, match="plugin p0 declares transform_request as a pluggy wrapper.*wrap_request"):
+        make_runner(OldStyle())
+
+
 # --- observers --------------------------------------------------------------------------------
 
 
