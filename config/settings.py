@@ -52,6 +52,7 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_REGISTRATION": ("plugins.dashboard", "registration"),
     "LLMGATE_REGISTRATION_OPEN": ("plugins.dashboard", "registration_open"),  # older name: false = "closed"
     "LLMGATE_BYPASS_KEEPALIVE_SECONDS": ("plugins.bypass", "keepalive_seconds"),
+    "LLMGATE_TRACE_PLUGINS": ("plugins", "trace"),
 }
 
 
@@ -94,6 +95,7 @@ class Settings:
     max_connections_per_ip: int = 256
     # Connections the kernel queues before the worker accepts them; beyond it a burst is reset.
     listen_backlog: int = 4096
+    trace_plugins: bool = False
 
     def plugin(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.<name>]`` table (empty when absent)."""
@@ -233,6 +235,7 @@ def load_settings(
         forwarded_secret=str(server.get("forwarded_secret", "") or ""),
         max_connections_per_ip=max_connections_per_ip,
         listen_backlog=listen_backlog,
+        trace_plugins=bool(plugins.get("trace", False)),
     )
 
 

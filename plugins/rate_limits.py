@@ -12,9 +12,10 @@ A refused request is a 429 in the OpenAI error shape with ``Retry-After`` (whole
 never reaches the upstream. Counts live in the worker's memory: with N workers a client may
 get up to N times a limit. They reset when the worker restarts.
 
-The check runs first in ``transform_request`` (after authentication and body parsing, before
-any mode plugin); a stream's slot is released in ``request_finished``, which also runs when the
-client goes away mid-stream. ``GET /v1/models`` is not limited (answered from a cache).
+The check is an ``admit_request`` implementation (after authentication, mode resolution and
+body parsing, before the mode builds anything); a stream's slot is released in
+``request_finished``, which also runs when the client goes away mid-stream or a later admission
+rule refuses. ``GET /v1/models`` is not limited (answered from a cache).
 """
 
 from __future__ import annotations
@@ -187,23 +188,26 @@ def _wants_stream(ctx: RequestContext) -> bool:
     return bool(ctx.body) and ctx.body.get("stream") is True  # type: ignore[union-attr]
 
 
-@hookimpl(tryfirst=True)
-def transform_request(ctx: RequestContext) -> None:
+@hookimpl
+def admit_request(ctx: RequestContext) -> RateLimited | None:
     principal = ctx.principal
     found: Limiter | None = ctx.state.services.get(NAME)
     if principal is None or found is None or not found.limits.active:
         return None
-    held = found.open_stream(principal.api_key_id, principal.user_id) if _wants_stream(ctx) else []
+    try:
+        held = found.open_stream(principal.api_key_id, principal.user_id) if _wants_stream(ctx) else []
+    except RateLimited as refusal:
+        return refusal
     try:
         bucket = found.take(principal.api_key_id, principal.user_id)
-    except RateLimited:
+    except RateLimited as refusal:
         found.close_streams(held)
-        raise
+        return refusal
     ctx.meta[_HELD] = held
     if bucket is not None:
         ctx.response_headers["x-ratelimit-limit-requests"] = str(int(bucket.capacity))
         ctx.response_headers["x-ratelimit-remaining-requests"] = str(max(0, int(bucket.tokens)))
-    return None  # the mode builds the upstream request
+    return None
 
 
 @hookimpl

@@ -61,7 +61,7 @@ async def upstream_tags(state: AppState, upstream: Upstream) -> list[dict[str, A
 
 @hookimpl(trylast=True)
 async def list_models(ctx: RequestContext) -> list[dict[str, Any]]:
-    candidates = await ctx.state.runner.first("select_upstream", ctx) or []
+    candidates = await ctx.state.runner.call("select_upstream", ctx) or []
     if not candidates:
         return []
     return await upstream_tags(ctx.state, candidates[0])

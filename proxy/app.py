@@ -65,7 +65,7 @@ def create_app(settings: Settings, *, extra_plugins: dict[str, Any] | None = Non
     app.ctx.open_connections = {}
     _configure(app, settings)
     _add_api_routes(app, state)
-    runner.each_sync("register_routes", app=app, settings=settings)
+    runner.call_sync("register_routes", app=app, settings=settings)
     _add_fallback_routes(app)
     app.error_handler.add(Exception, _render_exception)
     app.register_listener(_start_worker, "before_server_start")
@@ -110,7 +110,7 @@ def _add_api_routes(app: Sanic, state: AppState) -> None:
         ctx = pipeline.new_context(request, MODELS_ENDPOINT)
         try:
             await pipeline.authorize(ctx)
-            models = await state.runner.first("list_models", ctx) or []
+            models = await state.runner.call("list_models", ctx) or []
         except APIError as error:
             return pipeline.error_response(ctx, error)
         body = orjson.dumps({"object": "list", "data": models})
@@ -182,7 +182,7 @@ async def _start_worker(app: Sanic) -> None:
     state: AppState = app.ctx.state
     await open_database(state.settings)
     state.http = make_http_client(state.settings)
-    await state.runner.each("startup", state=state)
+    await state.runner.call("startup", state=state)
 
 
 async def _mark_ready(app: Sanic) -> None:
@@ -194,7 +194,7 @@ async def _mark_ready(app: Sanic) -> None:
 async def _stop_worker(app: Sanic) -> None:
     state: AppState = app.ctx.state
     state.ready = False
-    await state.runner.each("shutdown", state=state)
+    await state.runner.call("shutdown", state=state)
     await state.stop_background()
     if state.http is not None:
         await state.http.aclose()

@@ -73,12 +73,18 @@ class ModeSpec:
 
 @dataclass(slots=True)
 class UpstreamRequest:
-    """What a mode wants sent: a JSON body to a path below the upstream's base URL."""
+    """What a mode wants sent: a JSON body to a path below the upstream's base URL.
+
+    ``headers`` (None: none of its own) are merged over the gateway's defaults (user agent, JSON
+    content type, identity encoding, the upstream's key) for every candidate; a header named here
+    wins. Plugins add them in ``prepare_upstream_request``.
+    """
 
     path: str
     json: dict[str, Any]
     stream: bool
     method: str = "POST"
+    headers: dict[str, str] | None = None
 
 
 @dataclass(slots=True)

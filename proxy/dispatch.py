@@ -92,12 +92,12 @@ def _body_for(ctx: RequestContext, index: int) -> bytes:
 async def record_failure(ctx: RequestContext, failure: UpstreamFailure) -> bool:
     """Note a failed attempt; True when the next candidate should be tried."""
     ctx.failures.append(failure)
-    verdict = await ctx.state.runner.first("classify_upstream_failure", ctx, failure=failure)
+    verdict = await ctx.state.runner.call("classify_upstream_failure", ctx, failure=failure)
     return _default_verdict(ctx, failure) if verdict is None else bool(verdict)
 
 
 async def give_up(ctx: RequestContext) -> APIError:
-    error = await ctx.state.runner.first("no_upstream_left", ctx)
+    error = await ctx.state.runner.call("no_upstream_left", ctx)
     if error is not None:
         return error
     if ctx.failures:
@@ -116,18 +116,22 @@ async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[httpx.Resp
     runner = ctx.state.runner
     for index in range(start, len(ctx.candidates)):
         upstream = ctx.candidates[index]
-        if await runner.first("upstream_attempt", ctx, upstream=upstream) is False:
+        if await runner.call("upstream_attempt", ctx, upstream=upstream) is False:
             continue
+        headers = proxied_headers(upstream)
+        if ureq.headers:
+            headers = headers.copy()  # the prebuilt defaults are shared by every request to this key
+            headers.update(ureq.headers)
         try:
             response = await client.open(
-                ureq.method, upstream_url(upstream.base_url, ureq.path), _body_for(ctx, index), proxied_headers(upstream)
+                ureq.method, upstream_url(upstream.base_url, ureq.path), _body_for(ctx, index), headers
             )
         except httpx.HTTPError as exc:
             failure = UpstreamFailure(upstream, None, f"could not reach upstream {upstream.label}: {_describe(exc)}")
         else:
             if response.status_code < 400:
                 ctx.upstream = upstream
-                await runner.each("upstream_chosen", ctx, upstream=upstream)
+                await runner.call("upstream_chosen", ctx, upstream=upstream)
                 return response, index
             try:
                 raw = b""

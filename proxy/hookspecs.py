@@ -1,23 +1,39 @@
 """The hooks every plugin may implement.
 
-Implementations may be plain functions or ``async def``; ``proxy.runner.HookRunner`` awaits
-whatever comes back before it decides, so an async implementation that returns None abstains
-exactly like a sync one. Per-request hooks of a mode plugin (one named in a ``ModeSpec``) run only
-for requests of that mode. Order follows pluggy: ``tryfirst``, then later registrations first,
-then ``trylast``.
+Each spec says when it runs, what it is given, what its result means and how results combine.
+Only ``proxy.runner.HookRunner`` calls hooks; it reads the combination rule from the spec:
 
-Hookwrappers are not supported: the runner calls implementations one by one.
+- ``firstresult=True``: implementations run in order until one returns something other than None;
+  that result is the hook's answer (None when all abstain).
+- collect (no marker): every implementation runs; the answer is the list of non-None results.
+- ``@observer``: every implementation runs for its side effects. An exception is logged with the
+  plugin's name and swallowed, so a failing observer never harms the request (or the start-up).
+- ``@chained("arg")``: each implementation receives the previous one's result as ``arg``;
+  None leaves the value as it was.
+- ``@around``: middleware, composed around the whole request (see ``wrap_request``).
+
+Implementations may be plain functions or ``async def``; the runner awaits whatever comes back
+before it decides, so an async implementation that returns None abstains exactly like a sync one.
+Per-request hooks of a mode plugin (one named in a ``ModeSpec``) run only for requests of that
+mode; hooks that run before the mode is known (``wrap_request``, ``authenticate``,
+``resolve_mode``) therefore run only the implementations of plugins that are not modes. Order
+follows pluggy: ``tryfirst``, then later registrations first, then ``trylast``. pluggy's own
+``hookwrapper``/``wrapper`` implementations (generators, which cannot await) are refused when the
+runner is built: ``wrap_request`` is the async wrapper.
+
+With ``LLMGATE_TRACE_PLUGINS=1`` every implementation call is logged (logger ``llmgate.requests``,
+INFO, beside the request lines) with the hook, the plugin and the duration.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 if TYPE_CHECKING:
-    from sanic import Sanic
+    from sanic import HTTPResponse, Sanic
 
     from config.settings import Settings
     from proxy.context import (
@@ -35,28 +51,105 @@ if TYPE_CHECKING:
 hookspec = pluggy.HookspecMarker("llmgate")
 hookimpl = pluggy.HookimplMarker("llmgate")
 
+_Spec = TypeVar("_Spec", bound=Callable[..., Any])
+# Attribute on a spec function naming how its results combine, beyond pluggy's firstresult.
+COMBINE = "llmgate_combine"
+
+
+def observer(spec: _Spec) -> _Spec:
+    """Mark a spec whose implementations only observe: their exceptions are logged, not raised."""
+    setattr(spec, COMBINE, ("observe", None))
+    return spec
+
+
+def chained(argument: str) -> Callable[[_Spec], _Spec]:
+    """Mark a spec whose implementations each transform ``argument``, the next one getting the result."""
+
+    def mark(spec: _Spec) -> _Spec:
+        setattr(spec, COMBINE, ("chain", argument))
+        return spec
+
+    return mark
+
+
+def around(spec: _Spec) -> _Spec:
+    """Mark a middleware spec, composed around a handler by ``HookRunner.around_request``."""
+    setattr(spec, COMBINE, ("around", None))
+    return spec
+
 
 # --- set-up -------------------------------------------------------------------------------
 
 
 @hookspec
 def register_modes() -> list[ModeSpec]:
-    """Declare the modes this plugin serves. All results are concatenated; names must be unique."""
+    """Declare the modes this plugin serves.
+
+    Runs once, when the plugins are registered, before any loop exists (must not be async).
+    Results are collected and concatenated; mode names must be unique across plugins.
+    """
 
 
 @hookspec
 def register_routes(app: Sanic, settings: Settings) -> None:
-    """Add routes or blueprints to the app (the dashboard, extra API routes). Every implementation runs."""
+    """Add routes or blueprints to the app (the dashboard, extra API routes).
+
+    Runs once while the app is built (must not be async). Every implementation runs; results are
+    ignored.
+    """
 
 
+@observer
 @hookspec
 def startup(state: AppState) -> None:
-    """Called once per worker after the database and upstream client are ready. Every implementation runs."""
+    """Called once per worker after the database and upstream client are ready.
+
+    Every implementation runs, for every plugin (modes included). Observer: an exception is logged
+    with the plugin's name and the worker starts anyway.
+    """
 
 
+@observer
 @hookspec
 def shutdown(state: AppState) -> None:
-    """Called once per worker before it stops (flush buffers here). Every implementation runs."""
+    """Called once per worker before it stops (flush buffers here).
+
+    Every implementation runs. Observer: an exception is logged with the plugin's name and the
+    other plugins still shut down.
+    """
+
+
+# --- around the request -------------------------------------------------------------------
+
+
+@around
+@hookspec
+def wrap_request(ctx: RequestContext, call_next: Callable[[], Awaitable[HTTPResponse | None]]) -> Any:
+    """Middleware around one whole API request: time it, decorate it, or answer it yourself.
+
+    Runs for every request to a mode's endpoints, first thing, before authentication (so
+    ``ctx.principal`` and ``ctx.mode`` are still None when it starts; they are set once
+    ``call_next`` returns). ``call_next()`` runs the rest of the chain, the inner wrappers first,
+    and returns the response: an ``HTTPResponse`` for a complete answer, None for a stream, which
+    has been sent by the time it returns. Errors for the client are already rendered into that
+    response; ``request_finished`` runs after the outermost wrapper has returned.
+
+    Implementations must be ``async def``. Composition: the first implementation in call order is
+    the outermost. The result is the response the next wrapper out receives: return what
+    ``call_next`` returned, or a replacement ``HTTPResponse``; None means "unchanged". Headers set
+    in ``ctx.response_headers`` before ``call_next`` reach the client in both cases; a wrapper that
+    never calls ``call_next`` answers the request itself. Raising ``APIError`` answers with that
+    error; any other exception is a 500.
+
+    Example, a timing middleware::
+
+        @hookimpl
+        async def wrap_request(ctx, call_next):
+            started = time.perf_counter()
+            response = await call_next()
+            record(ctx.endpoint.path, ctx.status, time.perf_counter() - started)
+            return response
+    """
 
 
 # --- the request pipeline, in the order it runs ----------------------------------------------
@@ -64,19 +157,54 @@ def shutdown(state: AppState) -> None:
 
 @hookspec(firstresult=True)
 def authenticate(ctx: RequestContext) -> Principal | None:
-    """Return who is calling, or None to abstain. First non-None result wins; none at all is a 401."""
+    """Return who is calling, or None to abstain.
+
+    Runs first in the chain. First non-None result wins; none at all is a 401.
+    """
 
 
 @hookspec(firstresult=True)
 def resolve_mode(ctx: RequestContext) -> str | None:
-    """Return the name of the mode that handles this request. First non-None result wins."""
+    """Return the name of the mode that handles this request (``ctx.principal`` is set).
+
+    First non-None result wins; a name no plugin registered is a 403 ``mode_disabled``.
+    """
+
+
+@hookspec(firstresult=True)
+def admit_request(ctx: RequestContext) -> APIError | None:
+    """Admit or refuse the request: return None to admit, an ``APIError`` to refuse.
+
+    Runs for every request to a mode's endpoints after authentication, mode resolution and the
+    endpoint check, once the JSON body is parsed: ``ctx.request`` is the Sanic request,
+    ``ctx.principal`` the authenticated user and key, ``ctx.mode`` the mode, ``ctx.body`` the
+    parsed body. Nothing has been built or sent yet.
+    First non-None result wins: the client gets that error's status, message and headers in the
+    OpenAI error shape, and nothing is sent upstream. Raising the ``APIError`` works the same.
+    Anything held for an admitted request (a concurrency slot) is released in ``request_finished``,
+    which also runs for refused requests.
+    """
 
 
 @hookspec(firstresult=True)
 def transform_request(ctx: RequestContext) -> UpstreamRequest | None:
     """Validate ``ctx.body`` and build what is sent upstream. First non-None result wins.
 
-    Raise ``proxy.errors.InvalidRequest`` for bad input. Runs before ``select_upstream``.
+    The mode's hook. Raise ``proxy.errors.InvalidRequest`` for bad input. Runs after
+    ``admit_request``; none at all is a 500.
+    """
+
+
+@chained("request")
+@hookspec
+def prepare_upstream_request(ctx: RequestContext, request: UpstreamRequest) -> UpstreamRequest | None:
+    """Shape the upstream request any mode built: add headers, change the body.
+
+    Runs after ``transform_request`` and before ``select_upstream``, for every plugin (not only the
+    mode's). Change ``request`` in place (``request.headers``, ``request.json``) and return None,
+    or return a new ``UpstreamRequest``; each implementation receives the previous one's result.
+    ``request.headers`` are merged over the gateway's default upstream headers for every candidate,
+    so a header named here wins.
     """
 
 
@@ -84,7 +212,8 @@ def transform_request(ctx: RequestContext) -> UpstreamRequest | None:
 def select_upstream(ctx: RequestContext) -> list[Upstream] | None:
     """Return the ordered candidates to try; failover walks the list. First non-None result wins.
 
-    Return None to let a later plugin decide (the shared upstream is the last word).
+    Runs once ``ctx.upstream_request`` is final. Return None to let a later plugin decide (the
+    shared upstream is the last word).
     """
 
 
@@ -97,12 +226,14 @@ def upstream_attempt(ctx: RequestContext, upstream: Upstream) -> bool | None:
     """
 
 
+@observer
 @hookspec
 def upstream_chosen(ctx: RequestContext, upstream: Upstream) -> None:
     """A candidate answered below 400 and serves this request. Every implementation runs.
 
     Runs before the client's status is committed unless the mode commits early (see
     ``ModeSpec.commit_after_seconds``), so ``ctx.response_headers`` set here usually reach the client.
+    Observer: an exception is logged with the plugin's name and the request goes on.
     """
 
 
@@ -125,9 +256,13 @@ def no_upstream_left(ctx: RequestContext) -> APIError | None:
 
 @hookspec(firstresult=True)
 def transform_response(ctx: RequestContext, status: int, body: bytes) -> ClientResponse | None:
-    """Turn a complete upstream answer (non-streaming) into the client's. First non-None result wins."""
+    """Turn a complete upstream answer (non-streaming) into the client's. First non-None result wins.
+
+    With none, the upstream's body goes to the client unchanged.
+    """
 
 
+@chained("stream")
 @hookspec
 def stream_transform_response(ctx: RequestContext, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes] | None:
     """Wrap the stream of upstream bytes; each implementation's result feeds the next.
@@ -137,11 +272,14 @@ def stream_transform_response(ctx: RequestContext, stream: AsyncIterator[bytes])
     """
 
 
+@observer
 @hookspec
 def request_finished(ctx: RequestContext) -> None:
-    """The response has been sent (or the client went away). Every implementation runs.
+    """The response has been sent (or refused, or the client went away). Every implementation runs.
 
-    Must not block: buffer what you record and write it later.
+    Runs last, after every ``wrap_request`` has returned. Must not block: buffer what you record and
+    write it later. Observer: an exception is logged with the plugin's name and the other
+    implementations still run.
     """
 
 

@@ -1,7 +1,8 @@
 """One API request through the hook chain:
 
-authenticate → resolve_mode → (mode check) → transform_request → select_upstream →
-open upstream with failover → transform_response | stream_transform_response → request_finished
+wrap_request ( authenticate → resolve_mode → (endpoint check, body) → admit_request →
+transform_request → prepare_upstream_request → select_upstream → open upstream with failover →
+transform_response | stream_transform_response ) → request_finished
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from functools import partial
 from typing import Any
 
 import orjson
@@ -51,14 +53,14 @@ def _mode_endpoints(state: AppState, mode: str) -> str:
 async def authorize(ctx: RequestContext) -> None:
     """Authenticate and resolve the mode; raises the client's 401/403."""
     runner = ctx.state.runner
-    principal = await runner.first("authenticate", ctx)
+    principal = await runner.call("authenticate", ctx)
     if principal is None:
         raise AuthenticationFailed(
             "Incorrect or missing API key. Send it as 'Authorization: Bearer sk-...'; "
             "keys are created on the dashboard or with 'llmgate api-key create'."
         )
     ctx.principal = principal
-    mode = await runner.first("resolve_mode", ctx)
+    mode = await runner.call("resolve_mode", ctx)
     if mode not in runner.modes:
         raise PermissionDenied(
             f"This API key's mode {mode!r} is not enabled on this server.", code="mode_disabled"
@@ -104,24 +106,36 @@ def parse_body(request: Request) -> dict[str, Any]:
 
 async def handle(request: Request, endpoint: Endpoint) -> HTTPResponse | None:
     ctx = new_context(request, endpoint)
+    runner = ctx.state.runner
+    try:
+        return await runner.around_request(ctx, partial(_serve, ctx))
+    except APIError as error:  # raised by a wrap_request implementation
+        return error_response(ctx, error)
+    finally:
+        await runner.call("request_finished", ctx)
+
+
+async def _serve(ctx: RequestContext) -> HTTPResponse | None:
+    """The chain inside the ``wrap_request`` middleware; errors become the client's response."""
+    runner = ctx.state.runner
     try:
         await authorize(ctx)
         check_endpoint(ctx)
-        ctx.body = parse_body(request)
-        runner = ctx.state.runner
-        ureq = await runner.first("transform_request", ctx)
+        ctx.body = parse_body(ctx.request)
+        refusal = await runner.call("admit_request", ctx)
+        if refusal is not None:
+            raise refusal
+        ureq = await runner.call("transform_request", ctx)
         if ureq is None:
-            raise APIError(f"no plugin handles {endpoint} for {ctx.mode} keys", status=500)
-        ctx.upstream_request = ureq
+            raise APIError(f"no plugin handles {ctx.endpoint} for {ctx.mode} keys", status=500)
+        ureq = ctx.upstream_request = await runner.call("prepare_upstream_request", ctx, request=ureq)
         ctx.stream = ureq.stream
-        ctx.candidates = await runner.first("select_upstream", ctx) or []
+        ctx.candidates = await runner.call("select_upstream", ctx) or []
         if ureq.stream:
             return await _stream(ctx)
         return await _complete(ctx)
     except APIError as error:
         return error_response(ctx, error)
-    finally:
-        await ctx.state.runner.each("request_finished", ctx)
 
 
 def _headers(ctx: RequestContext) -> dict[str, str]:
@@ -138,7 +152,7 @@ async def _complete(ctx: RequestContext) -> HTTPResponse:
         raw = await response.aread()
     finally:
         await response.aclose()
-    result: ClientResponse | None = await ctx.state.runner.first(
+    result: ClientResponse | None = await ctx.state.runner.call(
         "transform_response", ctx, status=response.status_code, body=raw
     )
     if result is None:

@@ -115,14 +115,14 @@ def build_runner(settings: Settings, extra_plugins: dict[str, Any] | None = None
             pm.register(obj, name=info.name)
             info.hooks = tuple(sorted(impl.name for impl in pm.get_hookcallers(obj) or ()))
         infos.append(info)
-    runner = HookRunner(pm)
+    runner = HookRunner(pm, trace=settings.trace_plugins)
     runner.set_modes(collect_modes(runner))
     return runner, infos
 
 
 def collect_modes(runner: HookRunner) -> dict[str, ModeSpec]:
     modes: dict[str, ModeSpec] = {}
-    for plugin, specs in runner.each_sync("register_modes"):
+    for plugin, specs in runner.call_sync("register_modes"):
         for spec in specs or ():
             if spec.name in modes:
                 raise SettingsError(f"mode {spec.name!r} is registered by two plugins")

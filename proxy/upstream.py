@@ -36,8 +36,11 @@ class UpstreamClient(httpx.AsyncClient):
 
     _no_cookies = _NoCookies()
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        # Our own reference to the transport we built: ``open`` calls its public
+        # ``handle_async_request`` instead of reaching into the client's private attributes.
+        self.transport = transport
         self._timeouts = self.timeout.as_dict()
 
     @property  # type: ignore[override]
@@ -55,7 +58,7 @@ class UpstreamClient(httpx.AsyncClient):
         and its header merging do nothing for a gateway and cost about a tenth of a request.
         """
         request = httpx.Request(method, url, content=body, headers=headers, extensions={"timeout": self._timeouts})
-        return await self._transport.handle_async_request(request)
+        return await self.transport.handle_async_request(request)
 
 
 @functools.lru_cache(maxsize=4096)
