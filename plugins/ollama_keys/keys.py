@@ -79,8 +79,9 @@ def check_secret(secret: str) -> str:
     secret = secret.strip()
     if not secret:
         raise OllamaKeyError("The Ollama key is empty.")
-    if len(secret) > MAX_SECRET_LENGTH or any(c.isspace() for c in secret):
-        raise OllamaKeyError("That does not look like an Ollama key (one line, no spaces).")
+    if len(secret) > MAX_SECRET_LENGTH or not secret.isascii() or not secret.isprintable() or " " in secret:
+        # It travels in an HTTP header: only printable ASCII can (anything else was a 500).
+        raise OllamaKeyError("That does not look like an Ollama key (one line of ASCII letters, digits and signs, no spaces).")
     return secret
 
 
