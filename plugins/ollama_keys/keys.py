@@ -72,6 +72,9 @@ def check_name(name: str) -> str:
         raise OllamaKeyError("Give the key a name (a label to tell it apart).")
     if len(name) > MAX_NAME_LENGTH:
         raise OllamaKeyError(f"Key names are at most {MAX_NAME_LENGTH} characters long.")
+    if not name.isprintable():
+        # Line breaks and terminal escapes would reach logs and the CLI's listings.
+        raise OllamaKeyError("Key names are one line of visible characters (no control characters).")
     return name
 
 
