@@ -53,6 +53,7 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_REGISTRATION_OPEN": ("plugins.dashboard", "registration_open"),  # older name: false = "closed"
     "LLMGATE_BYPASS_KEEPALIVE_SECONDS": ("plugins.bypass", "keepalive_seconds"),
     "LLMGATE_TRACE_PLUGINS": ("plugins", "trace"),
+    "LLMGATE_METRICS_TOKEN": ("plugins.metrics", "token"),
 }
 
 

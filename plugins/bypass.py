@@ -39,6 +39,28 @@ _EVENT_END = re.compile(rb"\r?\n\r?\n")
 _MAX_HELD = 8192
 
 
+# Integer fields and the range each may take (OpenAI's where it states one). Ollama decodes them
+# into Go ints, so anything beyond the range is an error at best; 1e308 is refused here, by name.
+_INTEGER_FIELDS: dict[str, tuple[int, int]] = {
+    "max_tokens": (1, 2**31 - 1),
+    "max_completion_tokens": (1, 2**31 - 1),
+    "n": (1, 128),
+    "top_logprobs": (0, 20),
+    "seed": (-(2**63), 2**63 - 1),
+}
+
+
+def _check_integers(body: dict[str, Any]) -> None:
+    for name, (low, high) in _INTEGER_FIELDS.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not integral or not low <= value <= high:
+            shown = orjson.dumps(value)[:40].decode(errors="replace")
+            raise InvalidRequest(f"'{name}' must be an integer from {low} to {high}, not {shown}.", param=name)
+
+
 def validate_chat_request(body: dict[str, Any]) -> None:
     """Reject what Ollama would reject anyway, with a message that says exactly what is wrong."""
     if "messages" not in body:
@@ -60,6 +82,7 @@ def validate_chat_request(body: dict[str, Any]) -> None:
         raise InvalidRequest("'stream' must be true or false.", param="stream")
     if body.get("tools") is not None and not isinstance(body["tools"], list):
         raise InvalidRequest("'tools' must be a list.", param="tools")
+    _check_integers(body)
     options = body.get("stream_options")
     if options is not None:
         if not isinstance(options, dict):

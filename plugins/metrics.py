@@ -6,14 +6,24 @@ after the response rather than before it. Everything else (rendering the exposit
 when Prometheus scrapes. Counters live in the worker process: with several workers each scrape
 sees the worker that answered it (see docs/deploy.md).
 
-Settings, ``[plugins.metrics]``: ``token`` (when set, ``/metrics`` wants ``Authorization: Bearer
-<token>``) and ``log_requests`` (default true).
+Who may scrape: with ``token`` set (``LLMGATE_METRICS_TOKEN``), whoever sends ``Authorization: Bearer
+<token>`` (compared in constant time); without it, only clients on loopback (``request.client_ip``, so
+the forwarding settings apply; behind a proxy that does not forward the client's address every client
+looks like the proxy, which is why operators behind one set the token).
+
+Labels are the gateway's own words (mode, status, outcome) unless ``user_labels`` is on: an Ollama
+key's label is chosen by its owner, so by default every key's series is ``upstream="ollama_key"``.
+No series carries a model name or a username: clients choose those, without bound.
+
+Settings, ``[plugins.metrics]``: ``token``, ``user_labels`` (default false) and ``log_requests``
+(default true).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import os
 import time
@@ -28,6 +38,7 @@ from sanic.response import HTTPResponse
 from config.settings import Settings
 from proxy.context import RequestContext, Upstream
 from proxy.hookspecs import hookimpl
+from proxy.logtext import log_value
 from proxy.state import AppState
 
 NAME = "metrics"
@@ -37,6 +48,8 @@ request_log = logging.getLogger("llmgate.requests")
 # last as long as the generation.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _OPEN = "metrics.open_stream"
+# The series of every user's Ollama key when user_labels is off.
+OLLAMA_KEY_LABEL = "ollama_key"
 
 
 class CountingCache(TTLCache):  # type: ignore[type-arg]
@@ -58,7 +71,8 @@ class CountingCache(TTLCache):  # type: ignore[type-arg]
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, user_labels: bool = False) -> None:
+        self.user_labels = user_labels
         self.started = time.time()
         self.requests: defaultdict[tuple[str, int, str], int] = defaultdict(int)
         # mode -> [bucket counts..., +Inf count, sum]
@@ -69,9 +83,16 @@ class Metrics:
         self.open_streams = 0
         self.auth_cache: CountingCache | None = None
 
+    def label(self, upstream: Upstream | None) -> str:
+        if upstream is None:
+            return "none"
+        if upstream.kind == "ollama_key" and not self.user_labels:
+            return OLLAMA_KEY_LABEL
+        return upstream.label
+
     def observe(self, ctx: RequestContext, seconds: float) -> None:
         mode = ctx.mode or "none"
-        upstream = ctx.upstream.label if ctx.upstream else "none"
+        upstream = self.label(ctx.upstream)
         self.requests[(mode, ctx.status, upstream)] += 1
         row = self.durations.get(mode)
         if row is None:
@@ -81,11 +102,11 @@ class Metrics:
         failures = ctx.failures
         if failures:
             for failure in failures:
-                self.attempts[(failure.upstream.label, "failed")] += 1
+                self.attempts[(self.label(failure.upstream), "failed")] += 1
             # Each failure that was followed by another attempt is a failover.
             self.failovers[mode] += len(failures) if ctx.upstream else len(failures) - 1
         if ctx.upstream is not None:
-            self.attempts[(ctx.upstream.label, "ok")] += 1
+            self.attempts[(upstream, "ok")] += 1
         usage = ctx.usage
         if usage.input_tokens or usage.output_tokens:
             self.tokens[(mode, "input")] += usage.input_tokens
@@ -136,16 +157,22 @@ class Metrics:
 
 
 def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A Prometheus label value: backslash, quote and newline escaped; a carriage return would end
+    the sample line for some parsers, so it becomes a space."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", " ")
 
 
 def log_line(ctx: RequestContext, seconds: float) -> str:
+    """One request's line; every value a client or user chose goes through ``log_value``."""
     principal = ctx.principal
+    user = log_value(principal.username) if principal else "-"
+    upstream = log_value(ctx.upstream.label) if ctx.upstream else "-"
+    model = log_value(ctx.upstream_model) if ctx.upstream_model else "-"
     return (
         f"request_id={ctx.request_id} method={ctx.endpoint.method} path={ctx.endpoint.path} "
         f"mode={ctx.mode or '-'} status={ctx.status} stream={'true' if ctx.stream else 'false'} "
-        f"user={principal.username if principal else '-'} key={principal.api_key_prefix if principal else '-'} "
-        f"upstream={ctx.upstream.label if ctx.upstream else '-'} model={ctx.upstream_model or '-'} "
+        f"user={user} key={principal.api_key_prefix if principal else '-'} "
+        f"upstream={upstream} model={model} "
         f"attempts={len(ctx.failures) + (1 if ctx.upstream else 0)} "
         f"input_tokens={ctx.usage.input_tokens} output_tokens={ctx.usage.output_tokens} "
         f"duration_ms={seconds * 1000:.1f}"
@@ -155,8 +182,16 @@ def log_line(ctx: RequestContext, seconds: float) -> str:
 def _metrics(state: AppState) -> Metrics:
     metrics = state.services.get(NAME)
     if metrics is None:
-        metrics = state.services[NAME] = Metrics()
+        user_labels = bool(state.settings.plugin(NAME).get("user_labels", False))
+        metrics = state.services[NAME] = Metrics(user_labels)
     return metrics
+
+
+def _on_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a unix socket or an unparsable forwarded value: not provably local
 
 
 @hookimpl
@@ -191,11 +226,21 @@ def request_finished(ctx: RequestContext) -> None:
 def register_routes(app: Sanic, settings: Settings) -> None:
     token = str(settings.plugin(NAME).get("token", "") or "")
 
+    expected = f"Bearer {token}".encode()
+
     async def metrics_endpoint(request: Request) -> HTTPResponse:
         if token:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return HTTPResponse(b"unauthorized\n", status=401, content_type="text/plain")
+            given = request.headers.get("authorization", "").encode(errors="surrogateescape")
+            if not hmac.compare_digest(given, expected):
+                return HTTPResponse(
+                    b"unauthorized: send Authorization: Bearer <metrics token>\n",
+                    status=401, content_type="text/plain", headers={"www-authenticate": "Bearer"},
+                )  # fmt: skip
+        elif not _on_loopback(request.client_ip):
+            return HTTPResponse(
+                b"forbidden: /metrics answers loopback clients only unless a metrics token is set\n",
+                status=403, content_type="text/plain",
+            )  # fmt: skip
         body = _metrics(request.app.ctx.state).render()
         return HTTPResponse(body, content_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -11,6 +11,7 @@ from cachetools import TTLCache
 from proxy.context import RequestContext, Upstream
 from proxy.errors import UpstreamError
 from proxy.hookspecs import hookimpl
+from proxy.scrub import scrub_secrets
 from proxy.security import hash_api_key
 from proxy.state import AppState
 from proxy.upstream import fetch_json
@@ -52,7 +53,8 @@ async def upstream_tags(state: AppState, upstream: Upstream) -> list[dict[str, A
         try:
             status, tags = await fetch_json(state.http, upstream, "GET", "/api/tags")
         except httpx.HTTPError as exc:
-            raise UpstreamError(f"could not reach upstream {upstream.label}: {exc}", code="upstream_unreachable") from exc
+            reason = scrub_secrets(str(exc), upstream.api_key)
+            raise UpstreamError(f"could not reach upstream {upstream.label}: {reason}", code="upstream_unreachable") from exc
         if status != 200:
             raise UpstreamError(f"upstream {upstream.label} answered {status} to /api/tags", upstream_status=status)
         models = cache[key] = openai_models(tags)

@@ -17,6 +17,7 @@ from config.settings import Settings
 from proxy import pipeline
 from proxy.context import Endpoint
 from proxy.errors import APIError, NotFound
+from proxy.logtext import log_block, log_value
 from proxy.plugin_host import build_runner
 from proxy.security import SecretBox
 from proxy.state import AppState
@@ -163,14 +164,16 @@ def _render_exception(request: Request, exception: Exception) -> HTTPResponse:
         error = APIError(message, status=status, type=error_type, code=code)
     elif is_database_unavailable(exception):
         # Transient: the database is restarting or unreachable; the pool reconnects by itself.
-        log.warning("database unavailable on %s %s: %r", request.method, request.path, exception)
+        log.warning("database unavailable on %s %s: %r", request.method, log_value(request.path), exception)
         error = APIError(
             "The gateway's database is unavailable at the moment; try again shortly.",
             status=503, type="server_error", code="service_unavailable", headers={"retry-after": "2"},
         )  # fmt: skip
         exception = ServiceUnavailable(error.message, headers=error.headers)
     else:
-        log.error("unhandled error on %s %s\n%s", request.method, request.path, traceback.format_exc())
+        log.error(
+            "unhandled error on %s %s\n%s", request.method, log_value(request.path), log_block(traceback.format_exc())
+        )
         error = APIError("The gateway failed to handle this request.", status=500, type="server_error")
     # "*": the request line never arrived whole (a protocol error), so it may well be an API call.
     if not request.path.startswith(("/v1", "*")) and not isinstance(exception, APIError):

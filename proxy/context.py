@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from proxy.scrub import scrub_secrets
+
 if TYPE_CHECKING:
     from sanic import Request
 
@@ -105,13 +107,20 @@ class ClientResponse:
 
 @dataclass(slots=True)
 class UpstreamFailure:
-    """An attempt that did not yield a usable answer. ``status`` None: no HTTP answer at all."""
+    """An attempt that did not yield a usable answer. ``status`` None: no HTTP answer at all.
+
+    ``message`` is scrubbed when the failure is made (``proxy.scrub``): it is stored, logged and
+    returned to the client from here on, so no path can forget to.
+    """
 
     upstream: Upstream
     status: int | None
     message: str
     # Set once output reached the client: failover is no longer possible.
     after_output: bool = False
+
+    def __post_init__(self) -> None:
+        self.message = scrub_secrets(self.message, self.upstream.api_key)
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ import orjson
 
 from proxy.context import RequestContext, UpstreamFailure
 from proxy.errors import APIError, UpstreamError
+from proxy.scrub import scrub_secrets
 from proxy.upstream import MAX_ERROR_BODY, error_message, proxied_headers, upstream_model, upstream_url
 
 _SERVER_ERROR_RETRIES = "core.server_error_retries"
@@ -25,7 +26,7 @@ class MidStreamError(UpstreamError):
 
 
 def _describe(exc: Exception) -> str:
-    text = str(exc).strip()
+    text = scrub_secrets(str(exc).strip())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -15,6 +15,8 @@ from plugins.upstream_models import upstream_tags
 from proxy.accounts import set_selected_model, user_settings
 from proxy.context import Upstream
 from proxy.errors import APIError
+from proxy.logtext import log_value
+from proxy.scrub import scrub_secrets
 from proxy.storage.models import ApiKey, OllamaKey
 
 log = logging.getLogger("llmgate.dashboard")
@@ -43,7 +45,9 @@ async def _model_names(request: Request, upstream: Upstream) -> tuple[list[str],
     except (APIError, TimeoutError) as error:
         return [], f"The model list could not be loaded ({error}); type a model name instead."
     except Exception as error:  # an upstream answering nonsense must not break the page
-        log.warning("model list from %s failed: %r", upstream.label, error)
+        log.warning(
+            "model list from %s failed: %s", log_value(upstream.label), log_value(scrub_secrets(repr(error), upstream.api_key))
+        )
         return [], "The model list could not be loaded; type a model name instead."
     return sorted(str(model["id"]) for model in models), None
 

@@ -71,13 +71,24 @@ def opt_number(value: Any, param: str) -> float | int | None:
     wrong_type(param, "a number", value)
 
 
-def opt_int(value: Any, param: str) -> int | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    # JSON has one number type: accept 128.0 where an integer is meant.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    wrong_type(param, "an integer", value)
+# The default range of an integer field: what every consumer (Ollama's Go ints, a 32-bit database
+# column, JavaScript clients) holds exactly. 1e308 is "an integer" to JSON, not to them.
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
+
+
+def opt_int(value: Any, param: str, minimum: int = INT_MIN, maximum: int = INT_MAX) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)  # JSON has one number type: accept 128.0 where an integer is meant
+    else:
+        wrong_type(param, "an integer", value)
+    if not minimum <= number <= maximum:
+        invalid_value(param, f"expected an integer from {minimum} to {maximum}, got {value:g}.")
+    return number
 
 
 def opt_dict(value: Any, param: str) -> dict[str, Any] | None:

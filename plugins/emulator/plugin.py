@@ -58,6 +58,7 @@ class Turn:
     previous_response_id: str | None
     conversation: list[dict[str, Any]]  # upstream messages without the instructions (for storing)
     input_items: list[Any]  # the request's input items, stored beside the response so ids resolve later
+    sealer: ThinkingSealer  # bound to the calling user: their thinking opens for them only
     prompt_bytes: int | None = None  # measured once, when a candidate's window calls for it
 
 
@@ -123,7 +124,8 @@ class EmulatorMode:
         if ctx.endpoint != RESPONSES:
             return None
         body = ctx.body
-        assert body is not None and self.sealer is not None
+        assert body is not None and self.sealer is not None and ctx.user_id is not None
+        sealer = self.sealer.for_user(ctx.user_id)
         requested = opt_str(body.get("model"), "model")
         if requested is None or requested in self.config.models:
             upstream_model = chosen_model(ctx)
@@ -135,7 +137,7 @@ class EmulatorMode:
         if wanted:
             references = await stored.referenced_items(ctx.user_id, wanted)  # type: ignore[arg-type]
         translated = translate_request(
-            body, upstream_model=upstream_model, sealer=self.sealer, references=references
+            body, upstream_model=upstream_model, sealer=sealer, references=references
         )
         echo = translated.echo
         previous_id = echo["previous_response_id"]
@@ -151,7 +153,7 @@ class EmulatorMode:
                     None,
                     body.get("input"),
                     tool_map=translated.tool_map,
-                    sealer=self.sealer,
+                    sealer=sealer,
                     references=references,
                 )
             conversation = history + own
@@ -164,6 +166,7 @@ class EmulatorMode:
             previous_response_id=previous_id,
             conversation=conversation,
             input_items=body["input"] if store and isinstance(body.get("input"), list) else [],
+            sealer=sealer,
         )
         return UpstreamRequest("/api/chat", translated.chat, stream=translated.stream)
 
@@ -188,21 +191,19 @@ class EmulatorMode:
         return None
 
     def _events(self, turn: Turn) -> ResponseEventStream:
-        assert self.sealer is not None
         return ResponseEventStream(
             response_id=turn.response_id,
             model=turn.model,
             echo=turn.translated.echo,
             tool_map=turn.translated.tool_map,
-            sealer=self.sealer,
+            sealer=turn.sealer,
             include_encrypted=turn.translated.include_encrypted,
         )
 
     async def _keep(self, ctx: RequestContext, turn: Turn, response: dict[str, Any]) -> None:
         if not turn.store or ctx.principal is None:
             return
-        assert self.sealer is not None
-        answer = stored.answer_messages(response.get("output") or [], turn.translated.tool_map, self.sealer)
+        answer = stored.answer_messages(response.get("output") or [], turn.translated.tool_map, turn.sealer)
         await stored.save(
             ctx.state,
             user_id=ctx.principal.user_id,

@@ -116,9 +116,7 @@ def _text(value: Any) -> tuple[dict[str, Any], Any]:
 
 def _options(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(Ollama `options`, echoed sampling fields)."""
-    max_output_tokens = opt_int(body.get("max_output_tokens"), "max_output_tokens")
-    if max_output_tokens is not None and max_output_tokens < 1:
-        invalid_value("max_output_tokens", "expected an integer of at least 1.")
+    max_output_tokens = opt_int(body.get("max_output_tokens"), "max_output_tokens", minimum=1)
     temperature = opt_number(body.get("temperature"), "temperature")
     top_p = opt_number(body.get("top_p"), "top_p")
     options: dict[str, Any] = {}
@@ -170,7 +168,7 @@ def translate_request(
     parallel_tool_calls = opt_bool(body.get("parallel_tool_calls"), "parallel_tool_calls")
     store = opt_bool(body.get("store"), "store")
     background = opt_bool(body.get("background"), "background")
-    top_logprobs = opt_int(body.get("top_logprobs"), "top_logprobs")
+    top_logprobs = opt_int(body.get("top_logprobs"), "top_logprobs", minimum=0, maximum=20)
 
     chat: dict[str, Any] = {"model": upstream_model, "messages": messages, "stream": stream}
     if upstream_tools:
@@ -193,7 +191,7 @@ def translate_request(
         "reasoning": reasoning,
         "text": text,
         **sampling,
-        "max_tool_calls": opt_int(body.get("max_tool_calls"), "max_tool_calls"),
+        "max_tool_calls": opt_int(body.get("max_tool_calls"), "max_tool_calls", minimum=0),
         "store": True if store is None else store,
         "background": bool(background),
         "prompt_cache_key": opt_str(body.get("prompt_cache_key"), "prompt_cache_key"),

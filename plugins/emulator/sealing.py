@@ -5,8 +5,10 @@ items back on the next turn. To give the model its own thinking back without tru
 it, the thinking travels as an authenticated-encrypted token only this gateway can open.
 
 Token layout: ``"lg1." + urlsafe_b64(nonce[12] || AES-256-GCM(flag[1] || payload))`` (no padding), where the
-flag says whether the payload is zlib-compressed. The version tag is also the AEAD associated data, so a
-token cannot be replayed under another version's rules.
+flag says whether the payload is zlib-compressed. The AEAD associated data is the version tag and, for
+the gateway's requests, the id of the user the thinking was sealed for (``for_user``): a token cannot be
+replayed under another version's rules, nor by another user (it opens to None, like a foreign token).
+Tokens sealed before the user's id was bound open for nobody: such a turn goes on without its thinking.
 """
 
 from __future__ import annotations
@@ -36,13 +38,21 @@ _MAX_TOKEN_CHARS = 64 * 1024 * 1024
 class ThinkingSealer:
     """Seals thinking text into a token and opens it again; tampered or foreign tokens open to None."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "_associated_data")
 
     def __init__(self, secret: bytes) -> None:
         if not isinstance(secret, (bytes, bytearray)) or not secret:
             raise ValueError("ThinkingSealer needs a non-empty secret (bytes)")
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(bytes(secret))
         self._aead = AESGCM(key)
+        self._associated_data = _ASSOCIATED_DATA
+
+    def for_user(self, user_id: int) -> ThinkingSealer:
+        """A sealer (same key) whose tokens open only for ``user_id``; cheap, made per request."""
+        bound = object.__new__(ThinkingSealer)
+        bound._aead = self._aead
+        bound._associated_data = _ASSOCIATED_DATA + b"/user/" + str(user_id).encode()
+        return bound
 
     def seal(self, thinking: str) -> str:
         raw = thinking.encode("utf-8")
@@ -52,7 +62,7 @@ class ThinkingSealer:
             if len(packed) < len(raw):
                 payload = _FLAG_ZLIB + packed
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = nonce + self._aead.encrypt(nonce, payload, _ASSOCIATED_DATA)
+        sealed = nonce + self._aead.encrypt(nonce, payload, self._associated_data)
         return TOKEN_PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
 
     def unseal(self, token: str) -> str | None:
@@ -64,7 +74,7 @@ class ThinkingSealer:
             sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
             if len(sealed) <= _NONCE_BYTES:
                 return None
-            payload = self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], _ASSOCIATED_DATA)
+            payload = self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], self._associated_data)
             flag, data = payload[:1], payload[1:]
             if flag == _FLAG_ZLIB:
                 data = zlib.decompress(data)

@@ -72,6 +72,9 @@ def check_name(name: str) -> str:
         raise OllamaKeyError("Give the key a name (a label to tell it apart).")
     if len(name) > MAX_NAME_LENGTH:
         raise OllamaKeyError(f"Key names are at most {MAX_NAME_LENGTH} characters long.")
+    if not name.isprintable():
+        # Line breaks and terminal escapes would reach logs and the CLI's listings.
+        raise OllamaKeyError("Key names are one line of visible characters (no control characters).")
     return name
 
 
@@ -79,8 +82,9 @@ def check_secret(secret: str) -> str:
     secret = secret.strip()
     if not secret:
         raise OllamaKeyError("The Ollama key is empty.")
-    if len(secret) > MAX_SECRET_LENGTH or any(c.isspace() for c in secret):
-        raise OllamaKeyError("That does not look like an Ollama key (one line, no spaces).")
+    if len(secret) > MAX_SECRET_LENGTH or not secret.isascii() or not secret.isprintable() or " " in secret:
+        # It travels in an HTTP header: only printable ASCII can (anything else was a 500).
+        raise OllamaKeyError("That does not look like an Ollama key (one line of ASCII letters, digits and signs, no spaces).")
     return secret
 
 

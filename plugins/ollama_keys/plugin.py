@@ -184,10 +184,6 @@ def no_upstream_left(ctx: RequestContext) -> APIError | None:
     )
 
 
-def _scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, "…") if secret and secret in text else text
-
-
 @hookimpl
 def request_finished(ctx: RequestContext) -> None:
     svc = ctx.state.services.get(NAME)
@@ -207,6 +203,6 @@ def request_finished(ctx: RequestContext) -> None:
                 ollama_key_id=upstream.ollama_key_id,
                 upstream=upstream.label[:200],
                 status=failure.status,
-                message=_scrub(failure.message, upstream.api_key)[:2000],
+                message=failure.message[:2000],  # scrubbed when the failure was made
             )
         )

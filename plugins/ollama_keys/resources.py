@@ -24,6 +24,7 @@ import orjson
 from tortoise.expressions import Q
 
 from proxy.context import Upstream
+from proxy.scrub import scrub_secrets
 from proxy.security import SecretBox
 from proxy.storage.models import OllamaKey
 from proxy.upstream import error_message, fetch_json
@@ -54,7 +55,7 @@ async def _call(http: httpx.AsyncClient, cloud_url: str, secret: str, method: st
     if status == 200 and isinstance(data, dict):
         return Lookup(status, data, None)
     if isinstance(data, dict):
-        reason = error_message(orjson.dumps(data))
+        reason = scrub_secrets(error_message(orjson.dumps(data)), secret)
     else:
         reason = "unexpected answer"
     return Lookup(status, data, f"{method} {path} answered {status}: {reason}")

@@ -138,3 +138,70 @@ def test_metrics_token_guards_the_endpoint(start_gateway) -> None:
     assert "llmgate_open_streams 0" in httpx.get(
         gateway.url + "/metrics", headers={"authorization": "Bearer scrape-secret"}
     ).text
+
+
+def test_metrics_token_from_the_environment_also_binds_loopback(start_gateway) -> None:
+    """LLMGATE_METRICS_TOKEN: with a token even a loopback client must send it."""
+    gateway = start_gateway(env={"LLMGATE_METRICS_TOKEN": "from-the-env"})
+    refused = httpx.get(gateway.url + "/metrics")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    assert "llmgate_" not in refused.text
+    assert httpx.get(gateway.url + "/metrics", headers={"authorization": "Bearer from-the-env"}).status_code == 200
+
+
+def test_without_a_token_only_loopback_clients_may_scrape(start_gateway) -> None:
+    """The address is the real client's (forwarding settings honoured): behind a proxy that forwards
+    it, a remote client is refused; a forged header is ignored when no proxy is configured."""
+    proxied = start_gateway(env={"LLMGATE_PROXIES_COUNT": "1"})
+    remote = httpx.get(proxied.url + "/metrics", headers={"x-forwarded-for": "203.0.113.7"})
+    assert remote.status_code == 403 and "loopback" in remote.text and "llmgate_" not in remote.text
+    assert httpx.get(proxied.url + "/metrics", headers={"x-forwarded-for": "::1"}).status_code == 200
+    assert httpx.get(proxied.url + "/metrics", headers={"x-forwarded-for": "127.0.0.1"}).status_code == 200
+    direct = start_gateway()
+    assert httpx.get(direct.url + "/metrics", headers={"x-forwarded-for": "203.0.113.7"}).status_code == 200
+
+
+class UsersOwnKey:
+    """An Ollama key whose owner chose a label that is also an attempt to break the exposition."""
+
+    LABEL = 'bob\'s "work" key\nllmgate_open_streams 999'
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @hookimpl(tryfirst=True)
+    def select_upstream(self, ctx: RequestContext) -> list[Upstream]:
+        return [Upstream(label=self.LABEL, base_url=self.url, kind="ollama_key")]
+
+
+@pytest.mark.parametrize("user_labels", [False, True])
+def test_ollama_key_labels_appear_only_when_the_operator_turns_them_on(start_gateway, fake: FakeOllama,
+                                                                       user_labels: bool) -> None:
+    gateway = start_gateway(extra_plugins={"own_key": UsersOwnKey(fake.url)},
+                            overrides={"plugins": {"metrics": {"user_labels": user_labels}}})
+    assert post(gateway, make_key(gateway), CHAT).status_code == 200
+    text = httpx.get(gateway.url + "/metrics").text
+    samples = scrape(gateway)  # every line still parses: the label cannot start a sample of its own
+    assert samples["llmgate_open_streams"] == 0
+    if user_labels:
+        escaped = 'bob\'s \\"work\\" key\\nllmgate_open_streams 999'
+        assert samples[f'llmgate_requests_total{{mode="bypass",status="200",upstream="{escaped}"}}'] == 1
+    else:
+        assert "bob" not in text
+        assert samples['llmgate_requests_total{mode="bypass",status="200",upstream="ollama_key"}'] == 1
+        assert samples['llmgate_upstream_attempts_total{upstream="ollama_key",outcome="ok"}'] == 1
+
+
+def test_a_model_name_with_a_newline_cannot_forge_a_log_line(gateway: GatewayServer, fake: FakeOllama,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    forged = "llama3.2\nrequest_id=0000000000000000 method=POST status=200 user=admin"
+    with caplog.at_level(logging.INFO, logger="llmgate.requests"):
+        response = post(gateway, make_key(gateway), {**CHAT, "model": forged})
+        deadline = time.monotonic() + 2
+        while not [r for r in caplog.records if r.name == "llmgate.requests"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert fake.chat_requests()[-1].json["model"] == forged  # the model got what the client sent
+    [line] = [r.getMessage() for r in caplog.records if r.name == "llmgate.requests"]
+    assert line.splitlines() == [line]
+    assert f"request_id={response.headers['x-request-id']}" in line
+    assert 'model="llama3.2\\nrequest_id=0000000000000000 method=POST status=200 user=admin"' in line

@@ -3,8 +3,9 @@ slow clients. Never a 5xx, never HTML or a traceback, every rejection in the Ope
 the gateway still answers afterwards.
 
 Limits proven here (see docs/reliability.md): body <= server.max_body_bytes (413), head <= Sanic's
-REQUEST_MAX_HEADER_SIZE of 8 KiB (413), JSON nesting <= orjson's 1024 levels (400), a body must
-arrive whole within server.request_timeout (408), a head may pause at most request_timeout between bytes.
+REQUEST_MAX_HEADER_SIZE of 8 KiB (413), JSON nesting <= 128 levels (400 naming the field), integer
+fields within their range (400 naming the field), a body must arrive whole within
+server.request_timeout (408), a head may pause at most request_timeout between bytes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fake_ollama import FakeOllama
+from tests.fake_ollama import FakeOllama, Reply
 from tests.reliability.helpers import assert_error_shape, assert_openai_error
 from tests.support.accounts import make_key
 from tests.support.gateway import GatewayServer
@@ -30,24 +31,41 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40)
+def nested(depth: int, leaf: object = 1) -> object:
+    """``depth`` levels of arrays and objects around ``leaf``."""
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+# Huge and tiny numbers (beyond 64 bits orjson reads them as floats), every character hypothesis
+# knows (controls, non-ASCII, line separators) in strings and keys, and nesting around the bound.
+huge_numbers = st.integers(min_value=-(2**70), max_value=2**70) | st.sampled_from([1e308, -1e308, 5e-324, 2**63, 2**64 - 1])
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | huge_numbers
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40)
+)  # fmt: skip
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
     max_leaves=30,
-)
+) | st.integers(min_value=100, max_value=400).map(nested)
 # Objects that look like real requests, so the fuzzing gets past the first checks.
 chat_like = st.fixed_dictionaries(
     {"messages": st.one_of(json_values, st.lists(st.dictionaries(st.sampled_from(["role", "content", "name", "tool_calls"]), json_values), max_size=3))},
     optional={
         "model": json_values, "stream": json_values, "tools": json_values, "temperature": json_values,
-        "stream_options": json_values, "max_tokens": json_values,
+        "stream_options": json_values, "max_tokens": json_values, "max_completion_tokens": json_values,
+        "n": json_values, "seed": json_values, "top_logprobs": json_values,
     },
 )
 responses_like = st.fixed_dictionaries(
     {"input": json_values},
     optional={"model": json_values, "stream": json_values, "tools": json_values, "instructions": json_values,
-              "reasoning": json_values, "store": json_values, "previous_response_id": json_values},
+              "reasoning": json_values, "store": json_values, "previous_response_id": json_values,
+              "max_output_tokens": json_values, "top_logprobs": json_values, "max_tool_calls": json_values,
+              "temperature": json_values, "metadata": json_values},
 )
 
 
@@ -214,8 +232,61 @@ def test_oversized_body_is_413_declared_or_chunked(start_gateway) -> None:
     still_answers(gateway, headers["authorization"][7:])
 
 
+def test_valid_json_nested_past_the_bound_is_400_naming_the_field(keyed, fake: FakeOllama) -> None:
+    """300 levels parse (orjson allows 1024) but cannot be sent on (orjson writes at most 254): was a
+    500 with a traceback. Up to 128 levels is passed on as the client sent it."""
+    _, _, client = keyed
+    chat = {"messages": [{"role": "user", "content": "hi"}]}
+    for depth in (129, 300, 900):
+        response = client.post(CHAT, json={**chat, "response_format": nested(depth)})
+        error = assert_openai_error(response, 400, "invalid_request_error", "nesting_too_deep")
+        assert error["param"] == "response_format" and "128 levels" in error["message"]
+    assert not fake.chat_requests()
+    deep = nested(126)  # the body and response_format take two more levels: 128 in all
+    assert client.post(CHAT, json={**chat, "response_format": deep}).status_code == 200
+    assert fake.chat_requests()[-1].json["response_format"] == deep
+
+
+def test_emulator_refuses_deep_nesting_and_huge_integers_by_name(gateway: GatewayServer, fake: FakeOllama) -> None:
+    if "emulator" not in gateway.state.runner.modes:
+        pytest.skip("the emulator mode is not enabled in this build")
+    key = make_key(gateway, mode="emulator")
+    with httpx.Client(base_url=gateway.url, headers={"authorization": f"Bearer {key}"}, timeout=10) as client:
+        deep = client.post(RESPONSES, json={"input": [{"role": "user", "content": nested(300)}]})
+        assert assert_openai_error(deep, 400, "invalid_request_error", "nesting_too_deep")["param"] == "input"
+        for field, value in (("max_output_tokens", 1e308), ("max_output_tokens", 2**63), ("max_output_tokens", 0),
+                             ("top_logprobs", 10**6), ("max_tool_calls", -1)):  # fmt: skip
+            response = client.post(RESPONSES, json={"input": "hi", field: value})
+            error = assert_openai_error(response, 400, "invalid_request_error")
+            assert error["param"] == field and "expected an integer from" in error["message"], error
+        assert not fake.chat_requests()
+        fake.queue(Reply(content="ok"))
+        assert client.post(RESPONSES, json={"input": "hi", "max_output_tokens": 2**31 - 1}).status_code == 200
+        assert fake.chat_requests()[-1].json["options"]["num_predict"] == 2**31 - 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_tokens", 1e308), ("max_tokens", 10**30), ("max_tokens", 0), ("max_tokens", "12"), ("max_completion_tokens", 2**40),
+     ("n", 10**9), ("top_logprobs", -1), ("seed", 2**64 - 1), ("max_tokens", True)],
+)  # fmt: skip
+def test_bypass_refuses_integers_out_of_range_by_name(keyed, fake: FakeOllama, field: str, value: object) -> None:
+    _, _, client = keyed
+    response = client.post(CHAT, json={"messages": [{"role": "user", "content": "hi"}], field: value})
+    error = assert_openai_error(response, 400, "invalid_request_error")
+    assert error["param"] == field and "must be an integer from" in error["message"]
+    assert not fake.chat_requests()
+
+
+def test_nan_and_infinity_are_not_json(keyed) -> None:
+    _, _, client = keyed
+    for literal in (b"NaN", b"Infinity", b"-Infinity", b"1e400"):
+        body = b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": ' + literal + b"}"
+        assert_openai_error(client.post(CHAT, content=body), 400, "invalid_request_error")
+
+
 def test_deep_nesting_and_invalid_utf8_bodies_are_400(keyed) -> None:
-    gateway, key, client = keyed
+    _, _, client = keyed
     for body in (b"[" * 100_000, b'{"messages": "\xff\xfe"}', b'{"messages": [{"role": "user", "content": "\xc3\x28"}]}'):
         assert_openai_error(client.post(CHAT, content=body), 400, "invalid_request_error")
 

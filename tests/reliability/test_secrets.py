@@ -53,10 +53,15 @@ def test_no_plaintext_secret_in_the_database_or_logs(start_gateway, fake: FakeOl
         secrets["ollama key"] = OLLAMA_SECRET
 
     headers = {"authorization": f"Bearer {key}"}
-    fake.queue(Reply(content="fine"), Reply(status=401), Reply(status=429), Reply(content="x", mid_stream_error="boom"))
+    # An upstream that quotes the key it was sent in its errors (some proxies' debug pages do).
+    echo = OLLAMA_SECRET if "ollama key" in secrets else "unused"
+    fake.queue(Reply(content="fine"), Reply(status=401, error=f"invalid credentials: Bearer {echo}"),
+               Reply(status=429, error=f"key {echo} reached your weekly usage limit"),
+               Reply(content="x", mid_stream_error=f"boom ({echo})"))  # fmt: skip
+    answers = b""
     for stream in (False, False, False, True):
-        httpx.post(gateway.url + CHAT, json={"messages": [{"role": "user", "content": "hi"}], "stream": stream},
-                   headers=headers)
+        answers += httpx.post(gateway.url + CHAT, json={"messages": [{"role": "user", "content": "hi"}], "stream": stream},
+                              headers=headers).content
     httpx.post(gateway.url + CHAT, json={"messages": []}, headers={"authorization": f"Bearer {key}x"})  # a wrong key
     httpx.get(gateway.url + "/v1/models", headers=headers)
     if "ollama key" in secrets:
@@ -70,3 +75,25 @@ def test_no_plaintext_secret_in_the_database_or_logs(start_gateway, fake: FakeOl
     for what, secret in secrets.items():
         assert secret.encode() not in stored, f"plaintext {what} in the database"
         assert secret.encode() not in logged, f"plaintext {what} in the logs"
+        assert secret.encode() not in answers, f"plaintext {what} in an answer to the client"
+
+
+SHARED_SECRET = "shared-upstream-key-9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a49"
+
+
+def test_the_shared_upstreams_key_echoed_in_an_error_reaches_no_client_and_no_log(
+    start_gateway, fake: FakeOllama, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    gateway = start_gateway(env={"LLMGATE_UPSTREAM_API_KEY": SHARED_SECRET})
+    key = make_key(gateway)
+    fake.queue(Reply(status=401, error=f"Authorization 'Bearer {SHARED_SECRET}' is not valid"),
+               Reply(status=400, error=f"bad request from key {SHARED_SECRET}, or sk-{'x' * 20}"))  # fmt: skip
+    for _ in range(2):
+        response = httpx.post(gateway.url + CHAT, json={"messages": [{"role": "user", "content": "hi"}]},
+                              headers={"authorization": f"Bearer {key}"})  # fmt: skip
+        message = response.json()["error"]["message"]
+        assert response.status_code in (400, 502) and "[redacted]" in message, message
+        assert SHARED_SECRET not in message and "sk-xxxx" not in message
+    assert [r.bearer for r in fake.chat_requests()] == [SHARED_SECRET, SHARED_SECRET]  # it was the key sent
+    assert SHARED_SECRET not in caplog.text

@@ -187,6 +187,26 @@ def test_reasoning_is_replayed_from_encrypted_content(gateway: GatewayServer, fa
         assert assistant["content"] == "Hello!" and assistant.get("thinking") == expected
 
 
+def test_sealed_reasoning_opens_only_for_the_user_it_was_sealed_for(gateway: GatewayServer, fake: FakeOllama) -> None:
+    """Alice's sealed thinking, replayed by Bob, is ignored like any foreign token: the model gets no
+    thinking for Bob, and still gets it for Alice."""
+    alice = sdk(gateway, make_key(gateway, mode="emulator", username="alice"))
+    bob = sdk(gateway, make_key(gateway, mode="emulator", username="bob"))
+    fake.queue(Reply(thinking="Alice's private plan.", content="Hello!"))
+    first = alice.responses.create(model="gpt-5.4", input="greet me", include=["reasoning.encrypted_content"], store=False)
+    reasoning, answer = (item.model_dump(exclude_none=True) for item in first.output)
+    assert reasoning["type"] == "reasoning" and reasoning["encrypted_content"]
+    replay = [{"role": "user", "content": "greet me"}, reasoning, answer, {"role": "user", "content": "again"}]
+    for client, expected in ((bob, None), (alice, "Alice's private plan.")):
+        fake.queue(Reply(content="Again."))
+        assert client.responses.create(model="gpt-5.4", store=False, input=replay).status == "completed"
+        sent = fake.chat_requests()[-1].json["messages"]
+        assert sent[1]["role"] == "assistant" and sent[1]["content"] == "Hello!"
+        assert sent[1].get("thinking") == expected
+        if expected is None:
+            assert b"private plan" not in orjson.dumps(sent)
+
+
 # --------------------------------------------------------------------------- endings
 
 

@@ -62,3 +62,13 @@ def test_malformed_or_foreign_input_is_none(token: object) -> None:
 def test_secret_is_required() -> None:
     with pytest.raises(ValueError):
         ThinkingSealer(b"")
+
+
+def test_a_token_sealed_for_one_user_opens_only_for_that_user() -> None:
+    alice, bob = SEALER.for_user(1), SEALER.for_user(2)
+    token = alice.seal("alice's thinking")
+    assert alice.unseal(token) == "alice's thinking"
+    assert SEALER.for_user(1).unseal(token) == "alice's thinking"  # a new request of the same user
+    assert bob.unseal(token) is None
+    assert SEALER.unseal(token) is None  # nor without a user
+    assert SEALER.for_user(11).unseal(alice.seal("x")) is None  # ids are not prefixes of each other

@@ -65,3 +65,26 @@ def test_unknown_names_are_one_line_errors(cli) -> None:
     assert code == 1 and "No Ollama key named 'nope'" in err
     code, _, err = cli("ollama-key", "list", "bob")
     assert code == 1 and "No user named 'bob'" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "secret", "reason"),
+    [
+        ("mine", "ключ-0123456789", "does not look like an Ollama key"),
+        ("mine", "abc\u00e9def0123456", "does not look like an Ollama key"),
+        ("bad\x1b[31mred", SECRET, "no control characters"),
+        ("two\u2028lines", SECRET, "no control characters"),
+    ],
+)
+def test_a_secret_or_label_that_would_break_a_header_or_a_terminal_is_refused(
+    cli, fake: FakeOllama, name: str, secret: str, reason: str
+) -> None:
+    code, _, err = cli("ollama-key", "add", "alice", "--name", name, "--key-stdin", stdin=secret + "\n")
+    assert code == 1 and reason in err, err
+    assert not [r for r in fake.requests if r.path == "/api/me"]
+
+
+def test_a_label_in_another_script_is_kept(cli) -> None:
+    code, _, err = cli("ollama-key", "add", "alice", "--name", "ключ 🔑", "--key-stdin", stdin=SECRET + "\n")
+    assert code == 0, err
+    assert "ключ 🔑" in cli("ollama-key", "list", "alice")[1]
