@@ -19,6 +19,7 @@ import os
 import time
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from cachetools import TTLCache
@@ -68,6 +69,8 @@ class Metrics:
         self.tokens: defaultdict[tuple[str, str], int] = defaultdict(int)  # (mode, direction)
         self.open_streams = 0
         self.auth_cache: CountingCache | None = None
+        # Families other plugins render themselves (rate_limits: Redis health), by plugin name.
+        self.sections: dict[str, Callable[[], list[str]]] = {}
 
     def observe(self, ctx: RequestContext, seconds: float) -> None:
         mode = ctx.mode or "none"
@@ -128,6 +131,8 @@ class Metrics:
             out.append(f'llmgate_auth_cache_lookups_total{{result="miss"}} {self.auth_cache.misses}')
             family("llmgate_auth_cache_entries", "gauge", "API keys (known and unknown) held in the auth cache.")
             out.append(f"llmgate_auth_cache_entries {len(self.auth_cache)}")
+        for lines in self.sections.values():
+            out.extend(lines())
         family("llmgate_worker_info", "gauge", "The worker process that answered this scrape.")
         out.append(f'llmgate_worker_info{{pid="{os.getpid()}"}} 1')
         family("llmgate_process_start_time_seconds", "gauge", "When this worker started (Unix time).")
