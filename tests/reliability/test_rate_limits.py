@@ -146,7 +146,10 @@ def test_slot_is_released_when_the_client_goes_away(start_gateway, fake: FakeOll
 def test_defaults_stop_a_runaway_loop(gateway, fake: FakeOllama) -> None:
     """A fresh configuration: a loop without a pause meets the per-key limit; its first minutes do not."""
     key = make_key(gateway)
-    limit = gateway.state.services["rate_limits"].limits.requests_per_minute_per_key
+    limiter = gateway.state.services["rate_limits"]
+    limit = limiter.limits.requests_per_minute_per_key
+    # Time stands still (the middle of a minute), so a slow machine cannot stretch the loop over two.
+    limiter.local.clock = lambda: 6030.0
     assert limit > 60  # above a Codex tool loop's one request a second
     statuses: list[int] = []
     with httpx.Client(base_url=gateway.url, headers={"authorization": f"Bearer {key}"}) as client:
