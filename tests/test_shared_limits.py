@@ -47,7 +47,7 @@ def assert_exactly_the_limit(answers: list[httpx.Response], limit: int, *, exact
 
 @pytest.mark.parametrize("with_redis", [False, True], ids=["shared-memory", "redis"])
 def test_per_key_limit_holds_across_two_workers(
-    tmp_path: Path, fake: FakeOllama, served: list[Served], request: pytest.FixtureRequest, with_redis: bool
+    tmp_path: Path, fake: FakeOllama, served: list[Served], request: pytest.FixtureRequest, with_redis: bool,  # noqa: F811
 ) -> None:
     extra = {"LLMGATE_REQUESTS_PER_MINUTE_PER_KEY": str(LIMIT)}
     if with_redis:
@@ -62,7 +62,7 @@ def test_per_key_limit_holds_across_two_workers(
 
 
 def test_two_instances_share_limits_and_hear_revocations(
-    tmp_path: Path, fake: FakeOllama, served: list[Served], pg_url: str, redis_server: RedisServer  # noqa: F811
+    tmp_path: Path, fake: FakeOllama, served: list[Served], pg_url: str, redis_server: RedisServer,  # noqa: F811
 ) -> None:
     # A long auth cache: only the announcement on Redis can make the revocation this fast.
     env = gateway_env(tmp_path, fake, LLMGATE_DATABASE_URL=pg_url, LLMGATE_REDIS_URL=redis_server.url,
