@@ -197,6 +197,12 @@ def gateway_env(data_dir: Path, port: int, upstream_url: str, engine: str, worke
         LLMGATE_DEFAULT_MODEL=MODEL,
         # Every bench client connects from loopback: up to 1,000 at once in the streams test.
         LLMGATE_MAX_CONNECTIONS_PER_IP="0",
+        # One key stands for every client here: the abuse limits stay on, so their cost is in every
+        # figure, but far above anything the bench sends (a "no-limits" variant switches them off).
+        LLMGATE_REQUESTS_PER_MINUTE_PER_KEY="1000000000",
+        LLMGATE_REQUESTS_PER_MINUTE_PER_USER="1000000000",
+        LLMGATE_CONCURRENT_STREAMS_PER_KEY="1000000",
+        LLMGATE_CONCURRENT_STREAMS_PER_USER="1000000",
     )
     return env
 

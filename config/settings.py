@@ -54,6 +54,11 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_BYPASS_KEEPALIVE_SECONDS": ("plugins.bypass", "keepalive_seconds"),
     "LLMGATE_TRACE_PLUGINS": ("plugins", "trace"),
     "LLMGATE_METRICS_TOKEN": ("plugins.metrics", "token"),
+    "LLMGATE_REDIS_URL": ("redis", "url"),
+    "LLMGATE_REQUESTS_PER_MINUTE_PER_KEY": ("plugins.rate_limits", "requests_per_minute_per_key"),
+    "LLMGATE_REQUESTS_PER_MINUTE_PER_USER": ("plugins.rate_limits", "requests_per_minute_per_user"),
+    "LLMGATE_CONCURRENT_STREAMS_PER_KEY": ("plugins.rate_limits", "concurrent_streams_per_key"),
+    "LLMGATE_CONCURRENT_STREAMS_PER_USER": ("plugins.rate_limits", "concurrent_streams_per_user"),
 }
 
 
@@ -97,6 +102,8 @@ class Settings:
     # Connections the kernel queues before the worker accepts them; beyond it a burst is reset.
     listen_backlog: int = 4096
     trace_plugins: bool = False
+    # Shared state for every worker and instance (limits, revocations); empty: none.
+    redis_url: str = ""
 
     def plugin(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.<name>]`` table (empty when absent)."""
@@ -237,6 +244,7 @@ def load_settings(
         max_connections_per_ip=max_connections_per_ip,
         listen_backlog=listen_backlog,
         trace_plugins=bool(plugins.get("trace", False)),
+        redis_url=_redis_url(tree.get("redis", {}).get("url", "")),
     )
 
 
@@ -255,3 +263,10 @@ def _stored_secret(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(secret + "\n")
     return secret
+
+
+def _redis_url(raw: Any) -> str:
+    url = str(raw or "").strip()
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"redis.url (LLMGATE_REDIS_URL) must start with redis://, rediss:// or unix://, not {url.split(':', 1)[0]}:")
+    return url

@@ -1,13 +1,16 @@
 """Authenticates ``Authorization: Bearer sk-…`` by the key's hash, through a TTL cache.
 
 A known key costs no database round trip; a revoked key or disabled user stops working within
-``security.auth_cache_seconds``. ``last used`` is written in batches, never on the request path.
+``security.auth_cache_seconds``, or within a moment on every instance when Redis is configured
+(``proxy.auth_events``: revocations are announced there and each worker drops its cache). ``last used`` is written in batches, never on the request path.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+from proxy import auth_events
 from proxy.context import Principal, RequestContext
 from proxy.hookspecs import hookimpl
 from proxy.security import hash_api_key
@@ -16,6 +19,7 @@ from proxy.storage.models import ApiKey, UserSettings
 
 NAME = "api_key_auth"
 FLUSH_SECONDS = 5.0
+_LISTENER = "api_key_auth.listener"
 
 
 class LastUsed:
@@ -75,10 +79,18 @@ async def load_principal(key_hash: str) -> Principal | None:
 def startup(state: AppState) -> None:
     last_used = state.services[NAME] = LastUsed()
     state.every(FLUSH_SECONDS, last_used.flush)
+    if state.settings.redis_url:
+        # Clears the whole cache: revocations are rare, and a key's next request reloads it.
+        listener = asyncio.ensure_future(auth_events.listen(state.settings.redis_url, state.auth_cache.clear))
+        state.services[_LISTENER] = listener
 
 
 @hookimpl
 async def shutdown(state: AppState) -> None:
+    listener = state.services.pop(_LISTENER, None)
+    if listener is not None:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
     await state.services[NAME].flush()
 
 

@@ -29,6 +29,7 @@ import os
 import time
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from cachetools import TTLCache
@@ -82,6 +83,8 @@ class Metrics:
         self.tokens: defaultdict[tuple[str, str], int] = defaultdict(int)  # (mode, direction)
         self.open_streams = 0
         self.auth_cache: CountingCache | None = None
+        # Families other plugins render themselves (rate_limits: Redis health), by plugin name.
+        self.sections: dict[str, Callable[[], list[str]]] = {}
 
     def label(self, upstream: Upstream | None) -> str:
         if upstream is None:
@@ -149,6 +152,8 @@ class Metrics:
             out.append(f'llmgate_auth_cache_lookups_total{{result="miss"}} {self.auth_cache.misses}')
             family("llmgate_auth_cache_entries", "gauge", "API keys (known and unknown) held in the auth cache.")
             out.append(f"llmgate_auth_cache_entries {len(self.auth_cache)}")
+        for lines in self.sections.values():
+            out.extend(lines())
         family("llmgate_worker_info", "gauge", "The worker process that answered this scrape.")
         out.append(f'llmgate_worker_info{{pid="{os.getpid()}"}} 1')
         family("llmgate_process_start_time_seconds", "gauge", "When this worker started (Unix time).")

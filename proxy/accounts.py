@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
 
+from proxy import auth_events
 from proxy.security import display_prefix, hash_api_key, hash_password_off_loop, new_api_key
 from proxy.storage.models import ApiKey, User, UserSettings
 
@@ -92,10 +93,12 @@ async def create_api_key(user: User, mode: str, name: str = "") -> tuple[ApiKey,
     return api_key, secret
 
 
-async def revoke_api_key(api_key: ApiKey) -> None:
+async def revoke_api_key(api_key: ApiKey, redis_url: str = "") -> None:
+    """Revoke; with ``redis_url``, every running instance is told to forget the key at once."""
     if api_key.revoked_at is None:
         api_key.revoked_at = datetime.now(UTC)
         await api_key.save(update_fields=["revoked_at"])
+    await auth_events.announce(redis_url)
 
 
 async def user_settings(user_id: int) -> UserSettings:

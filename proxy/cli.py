@@ -209,11 +209,9 @@ def cmd_api_key_revoke(args: argparse.Namespace) -> None:
             raise CLIError(f"no API key starts with {prefix!r}")
         if len(matches) > 1:
             raise CLIError(f"{len(matches)} keys start with {prefix!r}; give more of the prefix")
-        await revoke_api_key(matches[0])
-        print(
-            f"revoked {matches[0].prefix}…; running gateways refuse it within "
-            f"{settings.auth_cache_seconds:g} s"
-        )
+        await revoke_api_key(matches[0], settings.redis_url)
+        within = "a second" if settings.redis_url else f"{settings.auth_cache_seconds:g} s"
+        print(f"revoked {matches[0].prefix}…; running gateways refuse it within {within}")
 
     asyncio.run(_with_database(settings, work))
 

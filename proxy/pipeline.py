@@ -40,6 +40,8 @@ def new_context(request: Request, endpoint: Endpoint) -> RequestContext:
 def error_response(ctx: RequestContext | None, error: APIError) -> HTTPResponse:
     headers = dict(error.headers)
     if ctx is not None:
+        # Headers plugins set for every answer (x-ratelimit-*) travel with errors too.
+        headers = {**{k: v for k, v in ctx.response_headers.items() if k != "content-type"}, **headers}
         headers["x-request-id"] = ctx.request_id
         ctx.status = error.status
     return HTTPResponse(error.body(), status=error.status, headers=headers, content_type="application/json")

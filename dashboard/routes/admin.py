@@ -17,6 +17,7 @@ from dashboard.web import (
     state_of,
     user_id,
 )
+from proxy import auth_events
 from proxy.accounts import AccountError, create_user
 from proxy.storage.models import ApiKey, DashboardSession, User
 
@@ -52,8 +53,9 @@ def _set_disabled(disabled: bool):  # type: ignore[no-untyped-def]
         await target.save(update_fields=["disabled"])
         if disabled:
             await DashboardSession.filter(user_id=target.id).delete()
-        # This worker forgets cached keys at once; other workers within the auth cache TTL.
+        # This worker forgets cached keys at once; the others at once with Redis, else within the TTL.
         state_of(request).invalidate_auth()
+        await auth_events.announce(state_of(request).settings.redis_url)
         return redirect(f"{PREFIX}/admin?done={'disabled' if disabled else 'enabled'}")
 
     handler.__name__ = "disable_user" if disabled else "enable_user"

@@ -120,8 +120,9 @@ async def revoke(request: Request, key_id: int) -> HTTPResponse:
     api_key = await _own_key(request, key_id)
     if api_key is None:
         return not_found(request)
-    await revoke_api_key(api_key)
-    state_of(request).invalidate_auth()  # this worker at once; the others within the auth cache TTL
+    state = state_of(request)
+    await revoke_api_key(api_key, state.settings.redis_url)  # other instances at once, with Redis
+    state.invalidate_auth()  # this worker at once; without Redis, the others within the auth cache TTL
     return redirect(f"{PREFIX}/keys?done=revoked")
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import httpx
+import redis
 
+from proxy.auth_events import CHANNEL
 from proxy.storage.models import DashboardSession, User
 from tests.dashboard.conftest import make_api_key, make_user
 from tests.fake_ollama import FakeOllama
 from tests.support.gateway import GatewayServer
+from tests.support.redis_server import RedisServer, redis_server  # noqa: F401
 
 
 def models(gateway: GatewayServer, secret: str) -> int:
@@ -48,3 +51,26 @@ def test_unknown_user_is_404_and_non_admins_see_no_admin_link(gateway: GatewaySe
     plain = client_for("plain")
     assert 'href="/dashboard/admin"' not in plain.get("/").text
     assert 'href="/dashboard/admin"' in admin.get("/").text
+
+
+def test_disabling_and_revoking_are_announced_on_redis(start_gateway, client_for, redis_server: RedisServer) -> None:  # noqa: F811
+    """With Redis, the dashboard tells every instance at once (they drop their cached keys)."""
+    gateway = start_gateway(env={"LLMGATE_REDIS_URL": redis_server.url, "LLMGATE_AUTH_CACHE_SECONDS": "60"})
+    listener = redis.Redis.from_url(redis_server.url).pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(CHANNEL)
+    listener.get_message(timeout=1)  # the subscription's confirmation
+
+    def announcements() -> int:
+        count = 0
+        while listener.get_message(timeout=0.5) is not None:
+            count += 1
+        return count
+
+    admin = client_for("root", admin=True, gw=gateway)
+    api_key, _ = make_api_key(gateway, "root")
+    bob = make_user(gateway, "bob")
+    assert admin.post(f"/admin/users/{bob.id}/disable").status_code == 302
+    assert announcements() == 1
+    assert admin.post(f"/keys/{api_key.id}/revoke").status_code == 302
+    assert announcements() == 1
+    listener.close()

@@ -103,8 +103,12 @@ def test_mixed_load_has_no_stream_without_a_terminal_event(start_gateway, fake: 
     try:
         # A short read timeout so stalled upstreams end quickly; frequent heartbeats so the
         # emulator's keep-alive path is exercised under load too.
+        # One key stands for a whole team here: the per-key abuse limits are off (they have tests of their own).
+        no_limits = {"requests_per_minute_per_key": 0, "requests_per_minute_per_user": 0,
+                     "concurrent_streams_per_key": 0, "concurrent_streams_per_user": 0}
         gateway = start_gateway(env={"LLMGATE_UPSTREAM_READ_TIMEOUT": "0.5"},
-                                overrides={"plugins": {"emulator": {"heartbeat_seconds": 0.25, "commit_after_seconds": 0.25}}})
+                                overrides={"plugins": {"emulator": {"heartbeat_seconds": 0.25, "commit_after_seconds": 0.25},
+                                                       "rate_limits": no_limits}})
         keys = {"bypass": make_key(gateway)}
         if "emulator" in gateway.state.runner.modes:
             keys["emulator"] = make_key(gateway, mode="emulator")
