@@ -1,8 +1,8 @@
 """Limits held in Redis, so they hold across every worker of every instance.
 
-Request rates use the ``limits`` library's sliding window counter on its Redis storage: its own
-scripts and keys (each count atomic in Redis), sent with the reads for the headers in one
-pipeline, so a request costs one round trip for its rate limits. Concurrent streams are leases: one sorted set per key or user,
+Request rates use the ``limits`` library's sliding window counter on its Redis storage, through
+its public API only (each count atomic in Redis; a request's counts and the reads for its headers
+run concurrently). Concurrent streams are leases: one sorted set per key or user,
 a member per open stream scored with its expiry time (Redis's own clock, so instances with
 skewed clocks agree). A worker renews the leases it holds every ``LEASE_SECONDS / 3``; a worker
 that crashes stops renewing, and its slots come back after at most ``LEASE_SECONDS``.
@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 from limits import RateLimitItemPerMinute
@@ -68,7 +67,6 @@ class RedisLimits:
             "async+" + url, implementation="redispy", key_prefix=PREFIX, wrap_exceptions=True,
             connection_pool=self.client.connection_pool,
         )  # fmt: skip
-        self._scripts = _library_scripts(self.storage)
         self._open = self.client.register_script(_OPEN_LEASE)
         self._renew = self.client.register_script(_RENEW_LEASES)
         self._lease_prefix = f"{os.getpid()}:{os.urandom(4).hex()}:"
@@ -86,38 +84,16 @@ class RedisLimits:
         keeps the count (at most one request's worth, only while the client is being refused).
         """
         items = [(item.key_for(name), item) for name, item in ((n, RateLimitItemPerMinute(lim)) for n, lim in scopes)]
-        if self._scripts is not None:
-            admitted, figures = await self._hit_in_one_round_trip(items)
-        else:
-            admitted = await asyncio.gather(*(self.storage.acquire_sliding_window_entry(
-                key, item.amount, item.get_expiry()) for key, item in items))  # fmt: skip
-            figures = await asyncio.gather(*(self.storage.get_sliding_window(key, item.get_expiry()) for key, item in items))
+        # The library's public storage API only: each call is atomic in Redis, and the calls of one
+        # request run concurrently over the pool.
+        admitted = await asyncio.gather(*(self.storage.acquire_sliding_window_entry(
+            key, item.amount, item.get_expiry()) for key, item in items))  # fmt: skip
+        figures = await asyncio.gather(*(self.storage.get_sliding_window(key, item.get_expiry()) for key, item in items))
         windows = [
             Window(item.amount, float(item.get_expiry()), int(prev), float(prev_in), int(cur), float(cur_in))
             for (_, item), (prev, prev_in, cur, cur_in) in zip(items, figures, strict=True)
         ]
         return windows, all(admitted)
-
-    async def _hit_in_one_round_trip(self, items: list[tuple[str, Any]]) -> tuple[list[bool], list[tuple[Any, ...]]]:
-        """The library's own sliding-window scripts (count, then figures, per scope) in one pipeline.
-
-        The same keys and scripts as ``SlidingWindowCounterRateLimiter.hit`` and
-        ``get_sliding_window``; one round trip and one connection instead of four.
-        """
-        acquire, read, keys_of = self._scripts
-        async with self.client.pipeline(transaction=False) as pipe:
-            for key, item in items:
-                await acquire(keys=keys_of(key), args=[item.amount, item.get_expiry(), 1], client=pipe)
-            for key, item in items:
-                await read(keys=keys_of(key), args=[item.get_expiry()], client=pipe)
-            results = await pipe.execute()
-        count = len(items)
-        figures = [
-            (int(w[0] or 0), max(0.0, float(w[1] or 0)) / 1000, int(w[2] or 0), max(0.0, float(w[3] or 0)) / 1000)
-            if w else (0, 0.0, 0, 0.0)
-            for w in results[count:]
-        ]  # fmt: skip
-        return [bool(a) for a in results[:count]], figures
 
     async def open_streams(self, scopes: Sequence[tuple[str, int]]) -> tuple[int | None, str]:
         """Take a lease in each ``(name, limit)``: (index of the full scope or None, lease id)."""
@@ -147,19 +123,3 @@ class RedisLimits:
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def _library_scripts(storage: RedisStorage) -> tuple[Any, Any, Callable[[str], list[str]]] | None:
-    """The ``limits`` storage's sliding-window scripts and key naming, or None if this version has
-    none by these names (then each count and read is its own call through the public API)."""
-    try:
-        bridge = storage.bridge
-        acquire, read = bridge.lua_acquire_sliding_window, bridge.lua_sliding_window
-        previous_of, current_of = storage._previous_window_key, storage._current_window_key
-    except AttributeError:
-        return None
-
-    def keys_of(key: str) -> list[str]:
-        return [bridge.prefixed_key(previous_of(key)), bridge.prefixed_key(current_of(key))]
-
-    return acquire, read, keys_of
