@@ -2,7 +2,8 @@
 
 wrap_request ( authenticate → resolve_mode → (endpoint check, body) → admit_request →
 transform_request → prepare_upstream_request → select_upstream → open upstream with failover →
-transform_response | stream_transform_response ) → request_finished
+transform_response | stream_transform_response, run again on the next candidate while the
+upstream fails before committed output ) → request_finished
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from proxy.context import ClientResponse, Endpoint, RequestContext
-from proxy.dispatch import UpstreamStream, open_upstream
+from proxy.dispatch import Attempts, open_upstream
 from proxy.errors import APIError, AuthenticationFailed, InvalidRequest, PermissionDenied
 from proxy.state import AppState
 from proxy.streams import sse_data
@@ -166,9 +167,8 @@ async def _complete(ctx: RequestContext) -> HTTPResponse:
 
 async def _stream(ctx: RequestContext) -> HTTPResponse | None:
     spec = ctx.state.runner.modes[ctx.mode]  # type: ignore[index]
-    opening = asyncio.ensure_future(open_upstream(ctx))
-    upstream = UpstreamStream(ctx, opening)
-    body = ctx.state.runner.chain_stream(ctx, upstream)
+    attempts = Attempts(ctx)
+    body = aiter(attempts)
     try:
         # Until the status is committed, an upstream failure is still a proper HTTP error.
         first = b""
@@ -178,6 +178,7 @@ async def _stream(ctx: RequestContext) -> HTTPResponse | None:
             # may send a keepalive of its own while the upstream is slow to answer.
             first = await anext(body, b"")
         else:
+            opening = attempts.opening
             await asyncio.wait([opening], timeout=spec.commit_after_seconds)
             if opening.done() and opening.exception() is not None:
                 raise opening.exception()  # type: ignore[misc]
@@ -196,7 +197,4 @@ async def _stream(ctx: RequestContext) -> HTTPResponse | None:
         await response.eof()
         return None
     finally:
-        aclose = getattr(body, "aclose", None)
-        if aclose is not None and body is not upstream:
-            await aclose()
-        await upstream.aclose()
+        await attempts.aclose()

@@ -27,6 +27,7 @@ from sanic.response import HTTPResponse
 from config.settings import Settings
 from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, Upstream, UpstreamRequest
 from proxy.errors import APIError, NotFound, PermissionDenied
+from proxy.failures import error_for_code
 from proxy.hookspecs import hookimpl
 from proxy.model_choice import chosen_model
 from proxy.pipeline import authorize, error_response, mode_key, new_context
@@ -59,6 +60,8 @@ class Turn:
     conversation: list[dict[str, Any]]  # upstream messages without the instructions (for storing)
     input_items: list[Any]  # the request's input items, stored beside the response so ids resolve later
     prompt_bytes: int | None = None  # measured once, when a candidate's window calls for it
+    # The Response the client sees, kept across upstream attempts: a failover continues it.
+    events: ResponseEventStream | None = None
 
 
 def with_instructions(instructions: str | None, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -222,7 +225,9 @@ class EmulatorMode:
         async def keep(response: dict[str, Any]) -> None:
             await self._keep(ctx, turn, response)
 
-        return relay(ctx, stream, self._events(turn), heartbeat_seconds=self.config.heartbeat_seconds, on_final=keep)
+        if turn.events is None:
+            turn.events = self._events(turn)
+        return relay(ctx, stream, turn.events, heartbeat_seconds=self.config.heartbeat_seconds, on_final=keep)
 
     @hookimpl
     async def transform_response(self, ctx: RequestContext, status: int, body: bytes) -> ClientResponse | None:
@@ -250,13 +255,7 @@ class EmulatorMode:
             # Without a stream there is no response.failed event: the failure is an HTTP error, with
             # the status its code calls for.
             error = response["error"] or {}
-            code = error.get("code") or "server_error"
-            status_for = {"context_length_exceeded": 400, "rate_limit_exceeded": 429, "server_is_overloaded": 503}
-            failure = APIError(
-                error.get("message") or "the upstream failed", status=status_for.get(code, 502),
-                type="invalid_request_error" if code == "context_length_exceeded" else "server_error", code=code,
-                headers={"retry-after": "2"} if code == "rate_limit_exceeded" else None,
-            )  # fmt: skip
+            failure = error_for_code(error.get("message") or "the upstream failed", error.get("code"))
             return ClientResponse(failure.status, failure.body(), headers=failure.headers)
         return ClientResponse(200, orjson.dumps(response))
 
