@@ -18,7 +18,7 @@ import orjson
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from proxy.context import ClientResponse, Endpoint, RequestContext
+from proxy.context import ClientResponse, Endpoint, RequestContext, Route
 from proxy.dispatch import Attempts, open_upstream
 from proxy.errors import APIError, AuthenticationFailed, InvalidRequest, PermissionDenied
 from proxy.state import AppState
@@ -137,6 +137,44 @@ async def _serve(ctx: RequestContext) -> HTTPResponse | None:
         return await _complete(ctx)
     except APIError as error:
         return error_response(ctx, error)
+
+
+async def handle_route(request: Request, route: Route, owner: str | None) -> HTTPResponse:
+    """A mode's further route (``owner``: the mode; None: a core route any key may call)."""
+    ctx = new_context(request, route.endpoint)
+    runner = ctx.state.runner
+    try:
+        return await runner.around_request(ctx, partial(_serve_route, ctx, route, owner))
+    except APIError as error:  # raised by a wrap_request implementation
+        return error_response(ctx, error)
+    finally:
+        await runner.call("request_finished", ctx)
+
+
+async def _serve_route(ctx: RequestContext, route: Route, owner: str | None) -> HTTPResponse:
+    try:
+        if not route.public:
+            await authorize(ctx)
+            if owner is not None and ctx.mode != owner:
+                about = route.about or f"{route.endpoint} belongs to the {owner} mode"
+                raise PermissionDenied(
+                    f"This API key is {mode_key(ctx.mode)}; {about}, which needs {mode_key(owner)}.",
+                    code="wrong_key_mode",
+                )
+        else:
+            # Public: anyone may call it, and a valid key still makes the answer personal.
+            ctx.principal = await ctx.state.runner.call("authenticate", ctx)
+            ctx.mode = owner
+        refusal = await ctx.state.runner.call("admit_request", ctx)
+        if refusal is not None:
+            raise refusal
+        result = await route.handler(ctx)
+    except APIError as error:
+        return error_response(ctx, error)
+    ctx.status = result.status
+    headers = _headers(ctx)
+    headers.update(result.headers)
+    return HTTPResponse(result.body, status=result.status, headers=headers, content_type=result.content_type)
 
 
 def _headers(ctx: RequestContext) -> dict[str, str]:

@@ -21,16 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sanic import Request, Sanic
-from sanic.response import HTTPResponse
+from sanic import Sanic
 
 from config.settings import Settings
-from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, Upstream, UpstreamRequest
-from proxy.errors import APIError, NotFound, PermissionDenied
+from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, Route, Upstream, UpstreamRequest
+from proxy.errors import NotFound
 from proxy.failures import error_for_code
 from proxy.hookspecs import hookimpl
 from proxy.model_choice import chosen_model
-from proxy.pipeline import authorize, error_response, mode_key, new_context
 from proxy.state import AppState
 
 from . import codex_setup, context_fit, stored
@@ -45,6 +43,7 @@ from .stream_translation import ResponseEventStream
 NAME = "emulator"
 RESPONSES = Endpoint("POST", "/v1/responses")
 STORED_PATH = "/v1/responses/<response_id:str>"
+STORED_ABOUT = "stored responses belong to the Responses API"
 MODEL_CREATED = 1_772_668_800  # a fixed date: model objects must not change between calls
 
 
@@ -75,11 +74,6 @@ def with_instructions(instructions: str | None, messages: list[dict[str, Any]]) 
     return [{"role": "system", "content": instructions}, *messages]
 
 
-def _json(body: Any, status: int = 200, ctx: RequestContext | None = None) -> HTTPResponse:
-    headers = {"x-request-id": ctx.request_id} if ctx else {}
-    return HTTPResponse(orjson.dumps(body), status=status, headers=headers, content_type="application/json")
-
-
 class EmulatorMode:
     def __init__(self) -> None:
         self.config = EmulatorSettings()
@@ -98,6 +92,13 @@ class EmulatorMode:
                 plugin=self,
                 # The settings are not known yet: register_routes puts the configured value in.
                 commit_after_seconds=self.config.commit_after_seconds,
+                routes=(
+                    Route("GET", STORED_PATH, self._get_stored, about=STORED_ABOUT),
+                    Route("DELETE", STORED_PATH, self._delete_stored, about=STORED_ABOUT),
+                    # Public downloads: Codex fetches them before it has a key configured.
+                    Route("GET", codex_setup.CONFIG_PATH, self._codex_config, public=True),
+                    Route("GET", codex_setup.CATALOG_PATH, self._codex_catalog, public=True),
+                ),
             )
         ]
 
@@ -110,10 +111,6 @@ class EmulatorMode:
         spec = runner.modes.get(NAME)
         if spec is not None and spec.commit_after_seconds != self.config.commit_after_seconds:
             runner.set_modes({**runner.modes, NAME: dataclasses.replace(spec, commit_after_seconds=self.config.commit_after_seconds)})
-        app.add_route(self._get_stored, STORED_PATH, methods=["GET"], name="emulator_get_response")
-        app.add_route(self._delete_stored, STORED_PATH, methods=["DELETE"], name="emulator_delete_response")
-        app.add_route(self._codex_config, codex_setup.CONFIG_PATH, methods=["GET"], name="emulator_codex_config")
-        app.add_route(self._codex_catalog, codex_setup.CATALOG_PATH, methods=["GET"], name="emulator_codex_catalog")
 
     @hookimpl
     def startup(self, state: AppState) -> None:
@@ -268,48 +265,29 @@ class EmulatorMode:
 
     # --- stored responses -------------------------------------------------------------------
 
-    async def _owner(self, request: Request, method: str) -> RequestContext:
-        ctx = new_context(request, Endpoint(method, "/v1/responses/{response_id}"))
-        await authorize(ctx)
-        if ctx.mode != NAME:
-            raise PermissionDenied(
-                f"This API key is {mode_key(ctx.mode)}; stored responses belong to the Responses API, "
-                "which needs an emulator key.",
-                code="wrong_key_mode",
-            )
-        return ctx
-
     @staticmethod
     def _not_found(response_id: str) -> NotFound:
         return NotFound(f"No response found with id '{response_id}'.", param="response_id", code="response_not_found")
 
-    async def _get_stored(self, request: Request, response_id: str) -> HTTPResponse:
-        ctx = None
-        try:
-            ctx = await self._owner(request, "GET")
-            response = await stored.fetch(ctx.user_id, response_id)  # type: ignore[arg-type]
-            if response is None:
-                raise self._not_found(response_id)
-        except APIError as error:
-            return error_response(ctx, error)
-        return _json(response, ctx=ctx)
+    async def _get_stored(self, ctx: RequestContext) -> ClientResponse:
+        response_id = ctx.request.match_info["response_id"]
+        response = await stored.fetch(ctx.user_id, response_id)  # type: ignore[arg-type]
+        if response is None:
+            raise self._not_found(response_id)
+        return ClientResponse(200, orjson.dumps(response))
 
-    async def _delete_stored(self, request: Request, response_id: str) -> HTTPResponse:
-        ctx = None
-        try:
-            ctx = await self._owner(request, "DELETE")
-            if not await stored.delete(ctx.user_id, response_id):  # type: ignore[arg-type]
-                raise self._not_found(response_id)
-        except APIError as error:
-            return error_response(ctx, error)
-        return _json({"id": response_id, "object": "response", "deleted": True}, ctx=ctx)
+    async def _delete_stored(self, ctx: RequestContext) -> ClientResponse:
+        response_id = ctx.request.match_info["response_id"]
+        if not await stored.delete(ctx.user_id, response_id):  # type: ignore[arg-type]
+            raise self._not_found(response_id)
+        return ClientResponse(200, orjson.dumps({"id": response_id, "object": "response", "deleted": True}))
 
     # --- Connect Codex ------------------------------------------------------------------------
 
-    async def _codex_config(self, request: Request) -> HTTPResponse:
-        server = codex_setup.base_url(request, request.app.ctx.state.settings.public_url)
+    async def _codex_config(self, ctx: RequestContext) -> ClientResponse:
+        server = codex_setup.base_url(ctx.request, ctx.settings.public_url)
         text = codex_setup.config_toml(server, self.config)
-        return HTTPResponse(text, content_type="application/toml; charset=utf-8")
+        return ClientResponse(200, text.encode(), content_type="application/toml; charset=utf-8")
 
-    async def _codex_catalog(self, request: Request) -> HTTPResponse:
-        return _json(await codex_setup.catalog(request, self.config, self.instructions))
+    async def _codex_catalog(self, ctx: RequestContext) -> ClientResponse:
+        return ClientResponse(200, orjson.dumps(await codex_setup.catalog(ctx, self.config, self.instructions)))
