@@ -175,13 +175,17 @@ class Attempts:
     from the chain is recorded and classified, and the next candidate gets its turn. When none is
     left, the chain runs once more over a body that raises the client's error, so the mode renders
     it in its own terminal event once its status is committed.
+
+    Iterating yields up to and including the first committed chunk; the rest is ``rest``, the
+    serving attempt's chain itself, read without a layer in between (failover is over by then).
     """
 
     def __init__(self, ctx: RequestContext) -> None:
         self.ctx = ctx
         # The first candidate's request, already in flight: a mode that commits early waits on it.
         self.opening = asyncio.ensure_future(open_upstream(ctx))
-        self.committed = False  # committed output reached the client: no failover any more
+        self.rest: AsyncIterator[bytes] | None = None  # set once committed output reached the client
+        self._serving: UpstreamBody | None = None
         self._chunks = self._attempts()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -189,6 +193,8 @@ class Attempts:
 
     async def aclose(self) -> None:
         await self._chunks.aclose()  # type: ignore[attr-defined]
+        if self.rest is not None:
+            await _close_chain(self.rest, self._serving)
         # The stream may end before its first attempt began (an error before the commit).
         await UpstreamBody(self.ctx, self.opening).aclose()
 
@@ -200,12 +206,14 @@ class Attempts:
             chain = ctx.state.runner.chain_stream(ctx, body)
             try:
                 async for chunk in chain:
-                    if not self.committed and type(chunk) is not Provisional:
-                        self.committed = True
+                    if type(chunk) is not Provisional:
+                        self.rest, self._serving = chain, body
+                        yield chunk
+                        return
                     yield chunk
                 return
             except UpstreamFailed as failed:
-                if self.committed or ctx.upstream is None:
+                if ctx.upstream is None:
                     raise
                 failure = UpstreamFailure(ctx.upstream, failed.upstream_status, failed.message)
                 if await record_failure(ctx, failure):
@@ -213,7 +221,13 @@ class Attempts:
                 else:
                     opening = _failed(failure_to_error(failure))
             finally:
-                aclose = getattr(chain, "aclose", None)
-                if aclose is not None and chain is not body:
-                    await aclose()
-                await body.aclose()
+                if self.rest is None:
+                    await _close_chain(chain, body)
+
+
+async def _close_chain(chain: AsyncIterator[bytes], body: UpstreamBody | None) -> None:
+    aclose = getattr(chain, "aclose", None)
+    if aclose is not None and chain is not body:
+        await aclose()
+    if body is not None:
+        await body.aclose()

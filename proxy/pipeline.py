@@ -227,6 +227,9 @@ async def _stream(ctx: RequestContext) -> HTTPResponse | None:
                 await response.send(first)
             async for chunk in body:
                 await response.send(chunk)
+            if attempts.rest is not None:  # the serving attempt, read directly once failover is over
+                async for chunk in attempts.rest:
+                    await response.send(chunk)
         except APIError as error:
             # The status is committed: the error can only travel as a last event. Modes normally
             # turn failures into their own terminal event before they get here.
