@@ -51,6 +51,10 @@ CODE_STATUS = {
 }
 
 
+# The code an error status means when no text says more.
+STATUS_CODES = {429: RATE_LIMIT_EXCEEDED, 503: SERVER_IS_OVERLOADED}
+
+
 @dataclass(frozen=True, slots=True)
 class FailureVerdict:
     """A richer answer of ``classify_upstream_failure``: try the next candidate or not, and the
@@ -76,6 +80,12 @@ def code_for_text(message: str) -> str | None:
         if any(marker in text for marker in markers):
             return code
     return None
+
+
+def code_for_error(error: APIError) -> str | None:
+    """The table's code for an error the client would have got as an HTTP status: by its text,
+    else by its status; None when neither says anything the table knows."""
+    return code_for_text(error.message) or STATUS_CODES.get(error.status)
 
 
 def error_for_code(message: str, code: str | None) -> APIError:

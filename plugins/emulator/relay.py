@@ -26,7 +26,7 @@ import orjson
 
 from proxy.context import RequestContext
 from proxy.errors import APIError
-from proxy.failures import UpstreamFailed, code_for_text
+from proxy.failures import UpstreamFailed, code_for_error, code_for_text
 from proxy.streams import HEARTBEAT, Provisional, iter_line_batches, with_heartbeats
 
 from .stream_translation import UPSTREAM_ENDED_EARLY, ResponseEventStream, encode_sse
@@ -44,14 +44,7 @@ def failed_code(error: APIError) -> str:
         return "usage_limit_reached"
     if error.code in KNOWN_CODES:
         return error.code  # type: ignore[return-value]
-    by_text = code_for_text(error.message)
-    if by_text is not None:
-        return by_text
-    if error.status == 429:
-        return "rate_limit_exceeded"
-    if error.status == 503:
-        return "server_is_overloaded"
-    return "server_error"
+    return code_for_error(error) or "server_error"
 
 
 def _sse(events: list[dict[str, Any]]) -> bytes:

@@ -12,7 +12,8 @@ import orjson
 import pytest
 
 from proxy.context import RequestContext, Upstream, UpstreamFailure
-from proxy.failures import FailureVerdict, code_for_text, failure_to_error
+from proxy.errors import APIError
+from proxy.failures import FailureVerdict, code_for_error, code_for_text, failure_to_error
 from proxy.hookspecs import hookimpl
 from tests.fake_ollama import FakeOllama, Reply
 from tests.support.accounts import make_key
@@ -157,3 +158,10 @@ def test_the_client_error_follows_the_table_with_or_without_a_status() -> None:
     assert busy.status == 429 and busy.headers["retry-after"] == "2"
     lost = failure_to_error(UpstreamFailure(upstream, None, "could not reach upstream u"))
     assert (lost.status, lost.code) == (502, "upstream_unreachable")
+
+
+def test_an_error_without_a_telling_text_gets_its_code_from_its_status() -> None:
+    assert code_for_error(APIError("upstream u answered 429: busy", status=429)) == "rate_limit_exceeded"
+    assert code_for_error(APIError("upstream u answered 503: down", status=503)) == "server_is_overloaded"
+    assert code_for_error(APIError("prompt too long", status=502)) == "context_length_exceeded"
+    assert code_for_error(APIError("upstream u answered 500", status=502)) is None
