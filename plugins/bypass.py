@@ -21,15 +21,15 @@ from sanic import Sanic
 
 from config.settings import Settings, SettingsError
 from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, UpstreamRequest
-from proxy.dispatch import MidStreamError, UpstreamStream
 from proxy.errors import InvalidRequest, UpstreamError
+from proxy.failures import UpstreamFailed
 from proxy.hookspecs import hookimpl
 from proxy.model_choice import chosen_model
-from proxy.streams import HEARTBEAT, sse_data, with_heartbeats
+from proxy.streams import HEARTBEAT, Provisional, sse_data, with_heartbeats
 
 NAME = "bypass"
 CHAT_COMPLETIONS = Endpoint("POST", "/v1/chat/completions")
-KEEPALIVE = b": keepalive\n\n"
+KEEPALIVE = Provisional(b": keepalive\n\n")  # does not commit the answer: failover stays possible
 DEFAULT_KEEPALIVE_SECONDS = 15.0
 _CUT_OFF = "The upstream stream ended before completion; the answer above is incomplete."
 _HIDE_USAGE = "bypass.hide_usage"
@@ -168,10 +168,6 @@ class StreamUsage:
         rest, self.held = self.held, b""
         return self._usage(rest) if b'"usage"' in rest else rest
 
-    def discard(self) -> None:
-        """The upstream failed over: a partial event of the old one must not join the new one's."""
-        self.held = b""
-
     def _usage(self, data: bytes) -> bytes:
         kept: list[bytes] = []
         start = 0
@@ -253,49 +249,46 @@ class BypassMode:
         return self._relay(ctx, stream)
 
     async def _relay(self, ctx: RequestContext, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """One attempt's bytes for the client. Before the first byte of an answer, a failure raises
+        ``UpstreamFailed`` and the core moves on to the next candidate; keepalives do not count."""
         usage = StreamUsage(ctx, hide=ctx.meta.get(_HIDE_USAGE, False))
         interval = self.keepalive_seconds
-        sent = False  # upstream bytes reached the client: no failover any more
+        sent = False  # upstream bytes reached the client: a failure is the client's to see
         tail = b""
-        while True:
-            try:
-                # Heartbeats come from a reader task (see with_heartbeats); the first one is what
-                # commits the status, so a failure before it is still a proper HTTP error.
-                chunks = with_heartbeats(stream, interval) if interval else stream
-                async with contextlib.aclosing(chunks):  # type: ignore[type-var]
-                    async for chunk in chunks:
-                        if chunk is HEARTBEAT:
-                            if usage.at_boundary:
-                                yield KEEPALIVE
-                            continue
-                        out = usage.feed(chunk)
-                        if out:
-                            sent = True
-                            tail = out[-32:] if len(out) >= 32 else (tail + out)[-32:]
-                            yield out
-                rest = usage.finish()
-                if rest:
-                    sent = True
-                    tail = (tail + rest)[-32:]
-                    yield rest
-                if not sent:
-                    # Not a byte of an answer: as good as a failed attempt.
-                    label = ctx.upstream.label if ctx.upstream else "?"
-                    raise MidStreamError(f"upstream {label} ended the stream without an answer", status=502)
-                if not tail.rstrip().endswith(b"[DONE]"):
-                    # Ollama ends a healthy stream with [DONE]; without it the answer was cut off
-                    # (Ollama itself drops mid-stream errors on /v1), and the client must know.
-                    ctx.status = 502
-                    yield sse_data(UpstreamError(_CUT_OFF, code="upstream_stream_incomplete").body())
-                return
-            except MidStreamError as error:
-                if sent:
-                    # The status is sent: the failure becomes a last SSE event, in the shape
-                    # Ollama itself uses for mid-stream errors, and the stream ends.
-                    ctx.status = error.status
-                    yield sse_data(error.body())
-                    return
-                # No answer reached the client yet (keepalives at most): another candidate may serve it.
-                usage.discard()
-                if not (isinstance(stream, UpstreamStream) and await stream.failover(error.message)):
-                    raise
+        try:
+            # Heartbeats come from a reader task (see with_heartbeats); the first one is what
+            # commits the status, so a failure before it is still a proper HTTP error.
+            chunks = with_heartbeats(stream, interval) if interval else stream
+            async with contextlib.aclosing(chunks):  # type: ignore[type-var]
+                async for chunk in chunks:
+                    if chunk is HEARTBEAT:
+                        if usage.at_boundary:
+                            yield KEEPALIVE
+                        continue
+                    out = usage.feed(chunk)
+                    if out:
+                        sent = True
+                        tail = out[-32:] if len(out) >= 32 else (tail + out)[-32:]
+                        yield out
+            rest = usage.finish()
+            if rest:
+                sent = True
+                tail = (tail + rest)[-32:]
+                yield rest
+        except UpstreamFailed as error:
+            if not sent:
+                raise
+            # The status is sent: the failure becomes a last SSE event, in the shape Ollama itself
+            # uses for mid-stream errors, and the stream ends.
+            ctx.status = error.status
+            yield sse_data(error.body())
+            return
+        if not sent:
+            # Not a byte of an answer: as good as a failed attempt.
+            label = ctx.upstream.label if ctx.upstream else "?"
+            raise UpstreamFailed(f"upstream {label} ended the stream without an answer")
+        if not tail.rstrip().endswith(b"[DONE]"):
+            # Ollama ends a healthy stream with [DONE]; without it the answer was cut off (Ollama
+            # itself drops mid-stream errors on /v1), and the client must know.
+            ctx.status = 502
+            yield sse_data(UpstreamError(_CUT_OFF, code="upstream_stream_incomplete").body())

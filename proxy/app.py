@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import traceback
 from typing import Any
 
@@ -15,7 +16,7 @@ from sanic.response import HTTPResponse
 
 from config.settings import Settings
 from proxy import pipeline
-from proxy.context import Endpoint
+from proxy.context import ClientResponse, Endpoint, RequestContext, Route
 from proxy.errors import APIError, NotFound
 from proxy.logtext import log_block, log_value
 from proxy.plugin_host import build_runner
@@ -27,7 +28,14 @@ from proxy.upstream import make_http_client
 log = logging.getLogger("llmgate")
 _app_numbers = itertools.count(1)
 
-MODELS_ENDPOINT = Endpoint("GET", "/v1/models")
+
+
+async def list_models(ctx: RequestContext) -> ClientResponse:
+    models = await ctx.state.runner.call("list_models", ctx) or []
+    return ClientResponse(200, orjson.dumps({"object": "list", "data": models}))
+
+
+MODELS_ROUTE = Route("GET", "/v1/models", list_models)
 
 
 class BoundedRequest(Request):
@@ -107,17 +115,18 @@ def _add_api_routes(app: Sanic, state: AppState) -> None:
 
         app.add_route(api_handler, endpoint.path, methods=[endpoint.method], name=f"api_{endpoint.path.strip('/').replace('/', '_')}")
 
-    async def list_models(request: Request) -> HTTPResponse:
-        ctx = pipeline.new_context(request, MODELS_ENDPOINT)
-        try:
-            await pipeline.authorize(ctx)
-            models = await state.runner.call("list_models", ctx) or []
-        except APIError as error:
-            return pipeline.error_response(ctx, error)
-        body = orjson.dumps({"object": "list", "data": models})
-        return HTTPResponse(body, content_type="application/json", headers={"x-request-id": ctx.request_id})
+    routes: list[tuple[Route, str | None]] = [(MODELS_ROUTE, None)]
+    for spec in state.runner.modes.values():
+        routes += [(route, spec.name) for route in spec.routes]
+    for route, owner in routes:
 
-    app.add_route(list_models, "/v1/models", methods=["GET"], name="api_models")
+        async def route_handler(
+            request: Request, _route: Route = route, _owner: str | None = owner, **_: str
+        ) -> HTTPResponse:
+            return await pipeline.handle_route(request, _route, _owner)
+
+        name = f"api_{route.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', route.path.lower()).strip('_')}"
+        app.add_route(route_handler, route.path, methods=[route.method], name=name)
 
     async def healthz(request: Request) -> HTTPResponse:
         ready = request.app.ctx.state.ready

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from proxy.scrub import scrub_secrets
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sanic import Request
 
     from config.settings import Settings
@@ -71,6 +74,37 @@ class ModeSpec:
     # bytes, or a keepalive the mode sends while it waits). A number: after that many seconds
     # without an answer the stream is committed (200) and the mode keeps the client informed.
     commit_after_seconds: float | None = None
+    # Further API routes of this mode (stored responses, a download): registered and run through
+    # the chain by the core, like the endpoints.
+    routes: tuple[Route, ...] = ()
+
+
+_PARAMETER = re.compile(r"<(\w+)(?::[^>]*)?>")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """An API route a mode serves beside its endpoints, answered by ``handler(ctx)``.
+
+    ``path`` uses Sanic's syntax (``/v1/responses/<response_id:str>``); the values are in
+    ``ctx.request.match_info``. The request runs through the chain: ``wrap_request``,
+    authentication, ``admit_request`` (``ctx.body`` is None), then the handler, then
+    ``request_finished``. Only keys of the owning mode may call it, unless ``public``: then no key
+    is needed (``ctx.principal`` is None), a key that is sent and valid still sets the principal,
+    and ``ctx.mode`` is the owning mode either way. ``about`` completes the refusal a key of
+    another mode gets ("stored responses belong to the Responses API").
+    """
+
+    method: str
+    path: str
+    handler: Callable[[RequestContext], Awaitable[ClientResponse]]
+    public: bool = False
+    about: str = ""
+    # What logs, metrics and errors show: the path with ``{name}`` for each parameter.
+    endpoint: Endpoint = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "endpoint", Endpoint(self.method, _PARAMETER.sub(r"{\1}", self.path)))
 
 
 @dataclass(slots=True)

@@ -1,62 +1,33 @@
-"""Sending a request upstream: walk the candidates, fail over, map failures to client errors."""
+"""Sending a request upstream: walk the candidates, fail over, map failures to client errors.
+
+Failover is the core's: ``open_upstream`` walks the candidates until one answers below 400, and
+``Attempts`` runs the stream wrappers over one candidate's body at a time, moving on to the next
+candidate when the body fails (``UpstreamFailed``) before committed output reached the client.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+
 import httpx
 import orjson
 
 from proxy.context import RequestContext, UpstreamFailure
 from proxy.errors import APIError, UpstreamError
+from proxy.failures import FailureVerdict, UpstreamFailed, failure_to_error
+from proxy.streams import Provisional
 from proxy.scrub import scrub_secrets
 from proxy.upstream import MAX_ERROR_BODY, error_message, proxied_headers, upstream_model, upstream_url
 
 _SERVER_ERROR_RETRIES = "core.server_error_retries"
-# Sent with a transient 429: clients (the openai SDK, Codex) retry a 429 only when told when to.
-TRANSIENT_RETRY_AFTER_SECONDS = 2
-_CONTEXT_OVERFLOW_TEXTS = (
-    "context length", "context window", "context size", "prompt too long", "maximum context"
-)  # fmt: skip
 # Ollama's native chat: the only body an upstream's ``chat_options`` are merged into.
 NATIVE_CHAT_PATH = "/api/chat"
-
-
-class MidStreamError(UpstreamError):
-    """The upstream's answer broke off after it had started (connection lost, read timeout)."""
 
 
 def _describe(exc: Exception) -> str:
     text = scrub_secrets(str(exc).strip())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def failure_to_error(failure: UpstreamFailure) -> APIError:
-    """The client's view of one failed attempt, in the OpenAI error shape."""
-    label = failure.upstream.label
-    status = failure.status
-    if status is None:
-        return UpstreamError(failure.message, status=502, code="upstream_unreachable")
-    message = f"upstream {label} answered {status}: {failure.message}"
-    text = failure.message.lower()
-    if any(marker in text for marker in _CONTEXT_OVERFLOW_TEXTS):
-        # Whatever status the upstream chose, a retry cannot help; OpenAI clients know this code.
-        return APIError(message, status=400, type="invalid_request_error", code="context_length_exceeded")
-    if status == 401:
-        # The client's own key was fine; the gateway's credentials for the upstream were not.
-        return UpstreamError(message, status=502, code="upstream_unauthorized", upstream_status=status)
-    if status == 429:
-        # A spent quota ("usage limit") will not be back in seconds; anything else is worth a retry.
-        retry = {} if "usage limit" in text else {"retry-after": str(TRANSIENT_RETRY_AFTER_SECONDS)}
-        return APIError(message, status=429, type="rate_limit_error", code="rate_limit_exceeded", headers=retry)
-    if status == 503:
-        return UpstreamError(message, status=503, code="server_is_overloaded", upstream_status=status)
-    if status >= 500:
-        return UpstreamError(message, status=502, code="upstream_error", upstream_status=status)
-    if status == 403:
-        return APIError(message, status=403, type="permission_error", code="upstream_forbidden")
-    if status == 404:
-        return APIError(message, status=404, type="invalid_request_error", code="model_not_found")
-    return APIError(message, status=status, type="invalid_request_error", code="upstream_rejected")
 
 
 def _default_verdict(ctx: RequestContext, failure: UpstreamFailure) -> bool:
@@ -94,7 +65,9 @@ async def record_failure(ctx: RequestContext, failure: UpstreamFailure) -> bool:
     """Note a failed attempt; True when the next candidate should be tried."""
     ctx.failures.append(failure)
     verdict = await ctx.state.runner.call("classify_upstream_failure", ctx, failure=failure)
-    return _default_verdict(ctx, failure) if verdict is None else bool(verdict)
+    if verdict is None:
+        return _default_verdict(ctx, failure)
+    return verdict.retry if isinstance(verdict, FailureVerdict) else bool(verdict)
 
 
 async def give_up(ctx: RequestContext) -> APIError:
@@ -150,50 +123,112 @@ async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[httpx.Resp
     raise await give_up(ctx)
 
 
-class UpstreamStream:
-    """The serving upstream's body as an async iterator of raw chunks.
+class UpstreamBody:
+    """One candidate's body as an async iterator of raw chunks.
 
     The request may still be in flight when iteration starts (the emulator commits its stream
-    early). ``failover`` drops the current upstream and continues with the next candidate; modes
-    call it only while the client has seen no output.
+    early); a failed opening raises its ``APIError`` here. A connection lost while reading raises
+    ``UpstreamFailed``.
     """
 
     def __init__(self, ctx: RequestContext, opening: asyncio.Future[tuple[httpx.Response, int]]) -> None:
         self.ctx = ctx
+        self.index = -1
         self._opening = opening
         self._response: httpx.Response | None = None
-        self._index = -1
-        self._chunks: object = None
+        self._chunks: AsyncIterator[bytes] | None = None
 
-    def __aiter__(self) -> UpstreamStream:
+    def __aiter__(self) -> UpstreamBody:
         return self
 
     async def __anext__(self) -> bytes:
         if self._chunks is None:
-            self._response, self._index = await self._opening
+            self._response, self.index = await self._opening
             self._chunks = self._response.aiter_raw()
         try:
-            return await self._chunks.__anext__()  # type: ignore[attr-defined]
+            return await self._chunks.__anext__()
         except httpx.HTTPError as exc:
             label = self.ctx.upstream.label if self.ctx.upstream else "?"
-            raise MidStreamError(f"upstream {label} failed mid-stream: {_describe(exc)}", status=502) from exc
-
-    async def failover(self, message: str) -> bool:
-        """Record the current upstream's failure and open the next candidate. False: none left."""
-        ctx = self.ctx
-        await self.aclose()
-        if ctx.upstream is None:
-            return False
-        if not await record_failure(ctx, UpstreamFailure(ctx.upstream, None, message)):
-            return False
-        self._opening = asyncio.ensure_future(open_upstream(ctx, self._index + 1))
-        self._response, self._chunks = None, None
-        return True
+            raise UpstreamFailed(f"upstream {label} failed mid-stream: {_describe(exc)}") from exc
 
     async def aclose(self) -> None:
-        if not self._opening.done():
-            self._opening.cancel()
-        elif self._response is None and not self._opening.cancelled() and self._opening.exception() is None:
-            self._response, self._index = self._opening.result()
+        opening = self._opening
+        if not opening.done():
+            opening.cancel()
+        elif self._response is None and not opening.cancelled() and opening.exception() is None:
+            self._response, self.index = opening.result()
         if self._response is not None:
             await self._response.aclose()
+
+
+def _failed(error: APIError) -> asyncio.Future[tuple[httpx.Response, int]]:
+    future: asyncio.Future[tuple[httpx.Response, int]] = asyncio.get_running_loop().create_future()
+    future.set_exception(error)
+    return future
+
+
+class Attempts:
+    """The client's stream, over as many candidates as it takes.
+
+    Each attempt runs the ``stream_transform_response`` chain afresh over one candidate's body, so
+    a mode's per-attempt state starts clean. Until a chunk that is not ``Provisional`` (a
+    heartbeat, an opening the next candidate can continue) has been yielded, an ``UpstreamFailed``
+    from the chain is recorded and classified, and the next candidate gets its turn. When none is
+    left, the chain runs once more over a body that raises the client's error, so the mode renders
+    it in its own terminal event once its status is committed.
+
+    Iterating yields up to and including the first committed chunk; the rest is ``rest``, the
+    serving attempt's chain itself, read without a layer in between (failover is over by then).
+    """
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.ctx = ctx
+        # The first candidate's request, already in flight: a mode that commits early waits on it.
+        self.opening = asyncio.ensure_future(open_upstream(ctx))
+        self.rest: AsyncIterator[bytes] | None = None  # set once committed output reached the client
+        self._serving: UpstreamBody | None = None
+        self._chunks = self._attempts()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()  # type: ignore[attr-defined]
+        if self.rest is not None:
+            await _close_chain(self.rest, self._serving)
+        # The stream may end before its first attempt began (an error before the commit).
+        await UpstreamBody(self.ctx, self.opening).aclose()
+
+    async def _attempts(self) -> AsyncIterator[bytes]:
+        ctx = self.ctx
+        opening = self.opening
+        while True:
+            body = UpstreamBody(ctx, opening)
+            chain = ctx.state.runner.chain_stream(ctx, body)
+            try:
+                async for chunk in chain:
+                    if type(chunk) is not Provisional:
+                        self.rest, self._serving = chain, body
+                        yield chunk
+                        return
+                    yield chunk
+                return
+            except UpstreamFailed as failed:
+                if ctx.upstream is None:
+                    raise
+                failure = UpstreamFailure(ctx.upstream, failed.upstream_status, failed.message)
+                if await record_failure(ctx, failure):
+                    opening = asyncio.ensure_future(open_upstream(ctx, body.index + 1))
+                else:
+                    opening = _failed(failure_to_error(failure))
+            finally:
+                if self.rest is None:
+                    await _close_chain(chain, body)
+
+
+async def _close_chain(chain: AsyncIterator[bytes], body: UpstreamBody | None) -> None:
+    aclose = getattr(chain, "aclose", None)
+    if aclose is not None and chain is not body:
+        await aclose()
+    if body is not None:
+        await body.aclose()

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         UpstreamRequest,
     )
     from proxy.errors import APIError
+    from proxy.failures import FailureVerdict
     from proxy.state import AppState
 
 hookspec = pluggy.HookspecMarker("llmgate")
@@ -92,7 +93,10 @@ def register_modes() -> list[ModeSpec]:
 
 @hookspec
 def register_routes(app: Sanic, settings: Settings) -> None:
-    """Add routes or blueprints to the app (the dashboard, extra API routes).
+    """Add routes or blueprints to the app (the dashboard, pages outside ``/v1/``).
+
+    ``/v1/`` routes of a mode belong on its ``ModeSpec.routes`` instead: the core registers them
+    and runs them through the chain (authentication, admission, ``request_finished``).
 
     Runs once while the app is built (must not be async). Every implementation runs; results are
     ignored.
@@ -238,11 +242,15 @@ def upstream_chosen(ctx: RequestContext, upstream: Upstream) -> None:
 
 
 @hookspec(firstresult=True)
-def classify_upstream_failure(ctx: RequestContext, failure: UpstreamFailure) -> bool | None:
+def classify_upstream_failure(ctx: RequestContext, failure: UpstreamFailure) -> FailureVerdict | bool | None:
     """Decide whether to try the next candidate (True) or give the error to the client (False).
 
-    First non-None result wins; with none, connection failures and 5xx try the next candidate once.
-    Implementations also record what the failure means (an exhausted key, an invalid key).
+    Runs for every failed attempt before the client got committed output: an error status, no
+    connection, a stream that broke or ended without an answer, an error line the mode raised as
+    ``UpstreamFailed``. First non-None result wins; with none, connection failures and 5xx try the
+    next candidate once. A ``FailureVerdict(retry, code)`` says the same as the bool. What an error
+    text means (its code) is the core's table, ``proxy.failures.code_for_text``. Implementations
+    also record what the failure means (an exhausted key, an invalid key).
     """
 
 
@@ -268,7 +276,13 @@ def stream_transform_response(ctx: RequestContext, stream: AsyncIterator[bytes])
     """Wrap the stream of upstream bytes; each implementation's result feeds the next.
 
     Return None to leave the stream as it is. Called before the first byte is read, so the
-    wrapper can emit events of its own before the upstream answers.
+    wrapper can emit events of its own before the upstream answers. Called again for every
+    upstream attempt: until the client got committed output, a failed attempt (the body raises
+    ``proxy.failures.UpstreamFailed``, which a wrapper lets pass) makes the core build the chain
+    anew on the next candidate. Bytes that must not end that chance (a keepalive, a heartbeat
+    event) are yielded as ``proxy.streams.Provisional``; a wrapper that passes chunks on unchanged
+    keeps the mark. A mode raises ``UpstreamFailed`` itself when the upstream failed before any
+    output (an error line, an empty answer); it never drives retries.
     """
 
 

@@ -2,7 +2,8 @@
 
 wrap_request ( authenticate → resolve_mode → (endpoint check, body) → admit_request →
 transform_request → prepare_upstream_request → select_upstream → open upstream with failover →
-transform_response | stream_transform_response ) → request_finished
+transform_response | stream_transform_response, run again on the next candidate while the
+upstream fails before committed output ) → request_finished
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import orjson
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from proxy.context import ClientResponse, Endpoint, RequestContext
-from proxy.dispatch import UpstreamStream, open_upstream
+from proxy.context import ClientResponse, Endpoint, RequestContext, Route
+from proxy.dispatch import Attempts, open_upstream
 from proxy.errors import APIError, AuthenticationFailed, InvalidRequest, PermissionDenied
 from proxy.state import AppState
 from proxy.streams import sse_data
@@ -184,6 +185,44 @@ async def _serve(ctx: RequestContext) -> HTTPResponse | None:
         return error_response(ctx, error)
 
 
+async def handle_route(request: Request, route: Route, owner: str | None) -> HTTPResponse:
+    """A mode's further route (``owner``: the mode; None: a core route any key may call)."""
+    ctx = new_context(request, route.endpoint)
+    runner = ctx.state.runner
+    try:
+        return await runner.around_request(ctx, partial(_serve_route, ctx, route, owner))
+    except APIError as error:  # raised by a wrap_request implementation
+        return error_response(ctx, error)
+    finally:
+        await runner.call("request_finished", ctx)
+
+
+async def _serve_route(ctx: RequestContext, route: Route, owner: str | None) -> HTTPResponse:
+    try:
+        if not route.public:
+            await authorize(ctx)
+            if owner is not None and ctx.mode != owner:
+                about = route.about or f"{route.endpoint} belongs to the {owner} mode"
+                raise PermissionDenied(
+                    f"This API key is {mode_key(ctx.mode)}; {about}, which needs {mode_key(owner)}.",
+                    code="wrong_key_mode",
+                )
+        else:
+            # Public: anyone may call it, and a valid key still makes the answer personal.
+            ctx.principal = await ctx.state.runner.call("authenticate", ctx)
+            ctx.mode = owner
+        refusal = await ctx.state.runner.call("admit_request", ctx)
+        if refusal is not None:
+            raise refusal
+        result = await route.handler(ctx)
+    except APIError as error:
+        return error_response(ctx, error)
+    ctx.status = result.status
+    headers = _headers(ctx)
+    headers.update(result.headers)
+    return HTTPResponse(result.body, status=result.status, headers=headers, content_type=result.content_type)
+
+
 def _headers(ctx: RequestContext) -> dict[str, str]:
     headers = {"x-request-id": ctx.request_id}
     if ctx.upstream_model:
@@ -212,9 +251,8 @@ async def _complete(ctx: RequestContext) -> HTTPResponse:
 
 async def _stream(ctx: RequestContext) -> HTTPResponse | None:
     spec = ctx.state.runner.modes[ctx.mode]  # type: ignore[index]
-    opening = asyncio.ensure_future(open_upstream(ctx))
-    upstream = UpstreamStream(ctx, opening)
-    body = ctx.state.runner.chain_stream(ctx, upstream)
+    attempts = Attempts(ctx)
+    body = aiter(attempts)
     try:
         # Until the status is committed, an upstream failure is still a proper HTTP error.
         first = b""
@@ -224,6 +262,7 @@ async def _stream(ctx: RequestContext) -> HTTPResponse | None:
             # may send a keepalive of its own while the upstream is slow to answer.
             first = await anext(body, b"")
         else:
+            opening = attempts.opening
             await asyncio.wait([opening], timeout=spec.commit_after_seconds)
             if opening.done() and opening.exception() is not None:
                 raise opening.exception()  # type: ignore[misc]
@@ -234,6 +273,9 @@ async def _stream(ctx: RequestContext) -> HTTPResponse | None:
                 await response.send(first)
             async for chunk in body:
                 await response.send(chunk)
+            if attempts.rest is not None:  # the serving attempt, read directly once failover is over
+                async for chunk in attempts.rest:
+                    await response.send(chunk)
         except APIError as error:
             # The status is committed: the error can only travel as a last event. Modes normally
             # turn failures into their own terminal event before they get here.
@@ -242,7 +284,4 @@ async def _stream(ctx: RequestContext) -> HTTPResponse | None:
         await response.eof()
         return None
     finally:
-        aclose = getattr(body, "aclose", None)
-        if aclose is not None and body is not upstream:
-            await aclose()
-        await upstream.aclose()
+        await attempts.aclose()

@@ -8,6 +8,7 @@ so a broken plugin can be switched off; essential ones refuse.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from dataclasses import dataclass
@@ -127,6 +128,6 @@ def collect_modes(runner: HookRunner) -> dict[str, ModeSpec]:
             if spec.name in modes:
                 raise SettingsError(f"mode {spec.name!r} is registered by two plugins")
             if spec.plugin is None:
-                spec = ModeSpec(spec.name, spec.endpoints, spec.description, plugin, spec.commit_after_seconds)
+                spec = dataclasses.replace(spec, plugin=plugin)
             modes[spec.name] = spec
     return modes

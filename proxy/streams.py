@@ -91,3 +91,12 @@ async def with_heartbeats(source: AsyncIterator[Any], interval: float) -> AsyncI
         aclose = getattr(source, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class Provisional(bytes):
+    """Bytes for the client that do not commit the answer: a keepalive, a heartbeat event, an
+    opening the next upstream candidate can continue. Until a mode's stream yields plain bytes,
+    the core may still fail over to another candidate. Wrappers that pass chunks on unchanged keep
+    the mark; a chunk they rebuild counts as output."""
+
+    __slots__ = ()

@@ -19,10 +19,8 @@ from sanic import Request
 
 from config.settings import SettingsError
 from plugins.shared_upstream import shared_upstream
-from proxy.context import Endpoint, RequestContext, Upstream
-from proxy.errors import APIError
+from proxy.context import RequestContext, Upstream
 from proxy.model_choice import chosen_model
-from proxy.pipeline import authorize, new_context
 from proxy.state import AppState
 from proxy.upstream import fetch_json, upstream_model
 
@@ -259,18 +257,13 @@ def known_context_window(state: AppState, upstream: Upstream, model: str) -> int
     return entry[0]
 
 
-async def catalog(request: Request, config: EmulatorSettings, instructions: str) -> dict[str, Any]:
-    state: AppState = request.app.ctx.state
+async def catalog(ctx: RequestContext, config: EmulatorSettings, instructions: str) -> dict[str, Any]:
+    state: AppState = ctx.state
     upstream, model = shared_upstream(state.settings), state.settings.default_model
-    if request.headers.get("authorization"):
-        ctx: RequestContext = new_context(request, Endpoint("GET", CATALOG_PATH))
-        try:
-            await authorize(ctx)
-        except APIError:
-            pass  # public either way: a bad key only loses the personal model choice
-        else:
-            model = chosen_model(ctx)
-            candidates = await state.runner.first("select_upstream", ctx) or []
-            upstream = candidates[0] if candidates else upstream
+    if ctx.principal is not None:
+        # Public either way: a missing or bad key only loses the personal model choice.
+        model = chosen_model(ctx)
+        candidates = await state.runner.call("select_upstream", ctx) or []
+        upstream = candidates[0] if candidates else upstream
     window = await context_window(state, upstream, model) or config.fallback_context_window
     return {"models": [catalog_entry(slug, window, instructions) for slug in config.models]}

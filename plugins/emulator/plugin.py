@@ -21,15 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sanic import Request, Sanic
-from sanic.response import HTTPResponse
+from sanic import Sanic
 
 from config.settings import Settings
-from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, Upstream, UpstreamRequest
-from proxy.errors import APIError, NotFound, PermissionDenied
+from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, Route, Upstream, UpstreamRequest
+from proxy.errors import NotFound
+from proxy.failures import error_for_code
 from proxy.hookspecs import hookimpl
 from proxy.model_choice import chosen_model
-from proxy.pipeline import authorize, error_response, mode_key, new_context
 from proxy.state import AppState
 
 from . import codex_setup, context_fit, stored
@@ -44,6 +43,7 @@ from .stream_translation import ResponseEventStream
 NAME = "emulator"
 RESPONSES = Endpoint("POST", "/v1/responses")
 STORED_PATH = "/v1/responses/<response_id:str>"
+STORED_ABOUT = "stored responses belong to the Responses API"
 MODEL_CREATED = 1_772_668_800  # a fixed date: model objects must not change between calls
 
 
@@ -60,6 +60,8 @@ class Turn:
     input_items: list[Any]  # the request's input items, stored beside the response so ids resolve later
     sealer: ThinkingSealer  # bound to the calling user: their thinking opens for them only
     prompt_bytes: int | None = None  # measured once, when a candidate's window calls for it
+    # The Response the client sees, kept across upstream attempts: a failover continues it.
+    events: ResponseEventStream | None = None
 
 
 def with_instructions(instructions: str | None, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -71,11 +73,6 @@ def with_instructions(instructions: str | None, messages: list[dict[str, Any]]) 
         text = f"{instructions}\n\n{first['content']}" if first["content"] else instructions
         return [{**first, "content": text}, *messages[1:]]
     return [{"role": "system", "content": instructions}, *messages]
-
-
-def _json(body: Any, status: int = 200, ctx: RequestContext | None = None) -> HTTPResponse:
-    headers = {"x-request-id": ctx.request_id} if ctx else {}
-    return HTTPResponse(orjson.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
 class EmulatorMode:
@@ -96,6 +93,13 @@ class EmulatorMode:
                 plugin=self,
                 # The settings are not known yet: register_routes puts the configured value in.
                 commit_after_seconds=self.config.commit_after_seconds,
+                routes=(
+                    Route("GET", STORED_PATH, self._get_stored, about=STORED_ABOUT),
+                    Route("DELETE", STORED_PATH, self._delete_stored, about=STORED_ABOUT),
+                    # Public downloads: Codex fetches them before it has a key configured.
+                    Route("GET", codex_setup.CONFIG_PATH, self._codex_config, public=True),
+                    Route("GET", codex_setup.CATALOG_PATH, self._codex_catalog, public=True),
+                ),
             )
         ]
 
@@ -108,10 +112,6 @@ class EmulatorMode:
         spec = runner.modes.get(NAME)
         if spec is not None and spec.commit_after_seconds != self.config.commit_after_seconds:
             runner.set_modes({**runner.modes, NAME: dataclasses.replace(spec, commit_after_seconds=self.config.commit_after_seconds)})
-        app.add_route(self._get_stored, STORED_PATH, methods=["GET"], name="emulator_get_response")
-        app.add_route(self._delete_stored, STORED_PATH, methods=["DELETE"], name="emulator_delete_response")
-        app.add_route(self._codex_config, codex_setup.CONFIG_PATH, methods=["GET"], name="emulator_codex_config")
-        app.add_route(self._codex_catalog, codex_setup.CATALOG_PATH, methods=["GET"], name="emulator_codex_catalog")
 
     @hookimpl
     def startup(self, state: AppState) -> None:
@@ -223,7 +223,9 @@ class EmulatorMode:
         async def keep(response: dict[str, Any]) -> None:
             await self._keep(ctx, turn, response)
 
-        return relay(ctx, stream, self._events(turn), heartbeat_seconds=self.config.heartbeat_seconds, on_final=keep)
+        if turn.events is None:
+            turn.events = self._events(turn)
+        return relay(ctx, stream, turn.events, heartbeat_seconds=self.config.heartbeat_seconds, on_final=keep)
 
     @hookimpl
     async def transform_response(self, ctx: RequestContext, status: int, body: bytes) -> ClientResponse | None:
@@ -251,13 +253,7 @@ class EmulatorMode:
             # Without a stream there is no response.failed event: the failure is an HTTP error, with
             # the status its code calls for.
             error = response["error"] or {}
-            code = error.get("code") or "server_error"
-            status_for = {"context_length_exceeded": 400, "rate_limit_exceeded": 429, "server_is_overloaded": 503}
-            failure = APIError(
-                error.get("message") or "the upstream failed", status=status_for.get(code, 502),
-                type="invalid_request_error" if code == "context_length_exceeded" else "server_error", code=code,
-                headers={"retry-after": "2"} if code == "rate_limit_exceeded" else None,
-            )  # fmt: skip
+            failure = error_for_code(error.get("message") or "the upstream failed", error.get("code"))
             return ClientResponse(failure.status, failure.body(), headers=failure.headers)
         return ClientResponse(200, orjson.dumps(response))
 
@@ -270,48 +266,29 @@ class EmulatorMode:
 
     # --- stored responses -------------------------------------------------------------------
 
-    async def _owner(self, request: Request, method: str) -> RequestContext:
-        ctx = new_context(request, Endpoint(method, "/v1/responses/{response_id}"))
-        await authorize(ctx)
-        if ctx.mode != NAME:
-            raise PermissionDenied(
-                f"This API key is {mode_key(ctx.mode)}; stored responses belong to the Responses API, "
-                "which needs an emulator key.",
-                code="wrong_key_mode",
-            )
-        return ctx
-
     @staticmethod
     def _not_found(response_id: str) -> NotFound:
         return NotFound(f"No response found with id '{response_id}'.", param="response_id", code="response_not_found")
 
-    async def _get_stored(self, request: Request, response_id: str) -> HTTPResponse:
-        ctx = None
-        try:
-            ctx = await self._owner(request, "GET")
-            response = await stored.fetch(ctx.user_id, response_id)  # type: ignore[arg-type]
-            if response is None:
-                raise self._not_found(response_id)
-        except APIError as error:
-            return error_response(ctx, error)
-        return _json(response, ctx=ctx)
+    async def _get_stored(self, ctx: RequestContext) -> ClientResponse:
+        response_id = ctx.request.match_info["response_id"]
+        response = await stored.fetch(ctx.user_id, response_id)  # type: ignore[arg-type]
+        if response is None:
+            raise self._not_found(response_id)
+        return ClientResponse(200, orjson.dumps(response))
 
-    async def _delete_stored(self, request: Request, response_id: str) -> HTTPResponse:
-        ctx = None
-        try:
-            ctx = await self._owner(request, "DELETE")
-            if not await stored.delete(ctx.user_id, response_id):  # type: ignore[arg-type]
-                raise self._not_found(response_id)
-        except APIError as error:
-            return error_response(ctx, error)
-        return _json({"id": response_id, "object": "response", "deleted": True}, ctx=ctx)
+    async def _delete_stored(self, ctx: RequestContext) -> ClientResponse:
+        response_id = ctx.request.match_info["response_id"]
+        if not await stored.delete(ctx.user_id, response_id):  # type: ignore[arg-type]
+            raise self._not_found(response_id)
+        return ClientResponse(200, orjson.dumps({"id": response_id, "object": "response", "deleted": True}))
 
     # --- Connect Codex ------------------------------------------------------------------------
 
-    async def _codex_config(self, request: Request) -> HTTPResponse:
-        server = codex_setup.base_url(request, request.app.ctx.state.settings.public_url)
+    async def _codex_config(self, ctx: RequestContext) -> ClientResponse:
+        server = codex_setup.base_url(ctx.request, ctx.settings.public_url)
         text = codex_setup.config_toml(server, self.config)
-        return HTTPResponse(text, content_type="application/toml; charset=utf-8")
+        return ClientResponse(200, text.encode(), content_type="application/toml; charset=utf-8")
 
-    async def _codex_catalog(self, request: Request) -> HTTPResponse:
-        return _json(await codex_setup.catalog(request, self.config, self.instructions))
+    async def _codex_catalog(self, ctx: RequestContext) -> ClientResponse:
+        return ClientResponse(200, orjson.dumps(await codex_setup.catalog(ctx, self.config, self.instructions)))

@@ -8,8 +8,10 @@ client learns travels as events:
   complete) another ``response.in_progress`` follows every ``heartbeat_seconds``: Codex resets its idle
   timer only on parsed events, never on SSE comments. The upstream is read by a task of its own, so a
   heartbeat never cancels a read in progress;
-- until the first output item the upstream may still be swapped (``UpstreamStream.failover``) when it
-  fails, sends an error line or ends early; after that a failure becomes ``response.failed``;
+- until the first output item, when the upstream fails, sends an error line or ends early, the relay
+  raises ``UpstreamFailed`` and the core runs it again on the next candidate (the opening and the
+  heartbeats are ``Provisional``: they do not stop failover); after that a failure becomes
+  ``response.failed``;
 - an ``APIError`` from the stream (every candidate failed after the commit, e.g. the failover plugin's
   usage-limit error) becomes ``response.failed`` with a code Codex acts on.
 """
@@ -23,12 +25,11 @@ from typing import Any
 import orjson
 
 from proxy.context import RequestContext
-from proxy.dispatch import MidStreamError, UpstreamStream
 from proxy.errors import APIError
-from proxy.streams import HEARTBEAT, iter_line_batches, with_heartbeats
+from proxy.failures import UpstreamFailed, code_for_error, code_for_text
+from proxy.streams import HEARTBEAT, Provisional, iter_line_batches, with_heartbeats
 
 from .stream_translation import UPSTREAM_ENDED_EARLY, ResponseEventStream, encode_sse
-from .stream_translation import _error_code as code_for_message
 
 # Codes Codex (and the openai SDK) understand in `response.failed`.
 KNOWN_CODES = frozenset(
@@ -43,14 +44,7 @@ def failed_code(error: APIError) -> str:
         return "usage_limit_reached"
     if error.code in KNOWN_CODES:
         return error.code  # type: ignore[return-value]
-    by_text = code_for_message(error.message)
-    if by_text != "server_error":
-        return by_text
-    if error.status == 429:
-        return "rate_limit_exceeded"
-    if error.status == 503:
-        return "server_is_overloaded"
-    return "server_error"
+    return code_for_error(error) or "server_error"
 
 
 def _sse(events: list[dict[str, Any]]) -> bytes:
@@ -65,7 +59,8 @@ async def relay(
     heartbeat_seconds: float,
     on_final: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The client's SSE bytes for one streamed request (see the module notes)."""
+    """The client's SSE bytes for one attempt (see the module notes). ``events`` lives as long as
+    the request, so a later attempt continues the Response the client has already seen opened."""
 
     async def ending(batch: list[dict[str, Any]]) -> bytes:
         # The final Response is known: keep it (store: true) before the client can ask for it.
@@ -80,53 +75,55 @@ async def relay(
             await on_final(events.response)
         return _sse(batch)
 
-    yield _sse(events.opening())
-    while True:
-        failure: str | None = None
-        try:
-            batches = with_heartbeats(iter_line_batches(upstream), heartbeat_seconds)
-            async with contextlib.aclosing(batches):
-                async for lines in batches:
-                    if lines is HEARTBEAT:
-                        yield encode_sse(events.heartbeat())
-                        continue
-                    # Every line of one network chunk becomes one write to the client.
-                    out: list[dict[str, Any]] = []
-                    for line in lines:
-                        try:
-                            chunk = orjson.loads(line)
-                        except orjson.JSONDecodeError:
-                            chunk = None
-                        if not isinstance(chunk, dict):
-                            failure = f"upstream sent a line that is not a JSON object: {line[:200]!r}"
-                            break
-                        if not events.has_output and chunk.get("error") is not None:
-                            said = chunk["error"]
-                            failure = str(said.get("message", said) if isinstance(said, dict) else said)
-                            break
-                        out += events.feed(chunk)
-                        if events.finished:
-                            yield await ending(out)
-                            return
-                    if failure is not None:
-                        if out:
-                            yield _sse(out)
+    def out_bytes(batch: list[dict[str, Any]]) -> bytes:
+        # Events before the first output item commit nothing: the next candidate can go on from there.
+        return _sse(batch) if events.has_output else Provisional(_sse(batch))
+
+    opening = events.opening()
+    if opening:
+        yield Provisional(_sse(opening))
+    failure: str | None = None
+    try:
+        batches = with_heartbeats(iter_line_batches(upstream), heartbeat_seconds)
+        async with contextlib.aclosing(batches):
+            async for lines in batches:
+                if lines is HEARTBEAT:
+                    yield Provisional(encode_sse(events.heartbeat()))
+                    continue
+                # Every line of one network chunk becomes one write to the client.
+                out: list[dict[str, Any]] = []
+                for line in lines:
+                    try:
+                        chunk = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        chunk = None
+                    if not isinstance(chunk, dict):
+                        failure = f"upstream sent a line that is not a JSON object: {line[:200]!r}"
                         break
-                    if out:
-                        yield _sse(out)
-            if failure is None:
-                failure = UPSTREAM_ENDED_EARLY
-        except MidStreamError as error:
-            failure = error.message
-        except APIError as error:
-            # The opening failed after the commit: no candidate is left. Same meaning as the HTTP
-            # status the client would have got a moment earlier.
-            batch = events.fail(error.message, failed_code(error))
-            if error.extra:
-                batch[-1]["response"]["error"].update(error.extra)
-            yield await ending(batch)
-            return
-        if not events.has_output and isinstance(upstream, UpstreamStream) and await upstream.failover(failure):
-            continue
-        yield await ending(events.fail(failure, code_for_message(failure)))
+                    if not events.has_output and chunk.get("error") is not None:
+                        said = chunk["error"]
+                        failure = str(said.get("message", said) if isinstance(said, dict) else said)
+                        break
+                    out += events.feed(chunk)
+                    if events.finished:
+                        yield await ending(out)
+                        return
+                if out:
+                    yield out_bytes(out)
+                if failure is not None:
+                    break
+        if failure is None:
+            failure = UPSTREAM_ENDED_EARLY
+    except UpstreamFailed as error:
+        failure = error.message
+    except APIError as error:
+        # No candidate is left, after the commit. Same meaning as the HTTP status the client
+        # would have got a moment earlier.
+        batch = events.fail(error.message, failed_code(error))
+        if error.extra:
+            batch[-1]["response"]["error"].update(error.extra)
+        yield await ending(batch)
         return
+    if not events.has_output:
+        raise UpstreamFailed(failure)  # the core tries the next candidate, or hands back the error
+    yield await ending(events.fail(failure, code_for_text(failure) or "server_error"))

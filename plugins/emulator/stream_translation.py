@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from proxy.failures import code_for_text
+
 from .sealing import ThinkingSealer
 from .tool_mapping import ToolMap
 
@@ -68,20 +70,10 @@ def _new_id(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
 
 
-_CONTEXT_OVERFLOW_MARKERS = ("context length", "context window", "context size", "prompt too long")
-
-
 def _error_code(message: str) -> str:
     """An upstream error text -> the `response.failed` code that makes clients react right
     (context_length_exceeded: not retried; rate_limit_exceeded / server_is_overloaded: retried)."""
-    text = message.lower()
-    if any(marker in text for marker in _CONTEXT_OVERFLOW_MARKERS):
-        return "context_length_exceeded"
-    if "rate limit" in text or "too many requests" in text or "concurrent request" in text:
-        return "rate_limit_exceeded"
-    if "overloaded" in text:
-        return "server_is_overloaded"
-    return "server_error"
+    return code_for_text(message) or "server_error"
 
 
 def _error_message(error: Any) -> str:

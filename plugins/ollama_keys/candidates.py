@@ -78,6 +78,24 @@ class KeyState:
         return not (self.invalid or self.exhausted)
 
 
+def exhausted_at(since: datetime | None, until: datetime | None, now: datetime) -> bool:
+    """Whether an exhausted mark still holds at ``now``: set, and its window (None: unknown, so it
+    holds until a probe clears it) not yet over. The one definition routing and the dashboard share."""
+    return since is not None and (until is None or until > now)
+
+
+def stored_state(
+    invalid_since: datetime | None,
+    exhausted_since: datetime | None,
+    exhausted_until: datetime | None,
+    exhausted_window: str | None,
+    now: datetime,
+) -> KeyState:
+    """A key's state from its stored marks alone (the dashboard's view; routing adds fresher marks)."""
+    exhausted = exhausted_at(exhausted_since, exhausted_until, now)
+    return KeyState(invalid_since is not None, exhausted, exhausted_since, exhausted_until, exhausted_window)
+
+
 @dataclass(slots=True)
 class Gate:
     confirmed_at: datetime | None = None  # last time the key answered well in this worker
@@ -158,17 +176,15 @@ class KeyDirectory:
 
     def state(self, key: KeyInfo, now: datetime | None = None) -> KeyState:
         now = now or datetime.now(UTC)
-        invalid = key.invalid_since is not None
-        since, until, window = key.exhausted_since, key.exhausted_until, key.exhausted_window
-        exhausted = since is not None and (until is None or until > now)
-        mark = self.key_marks.get(key.id)
-        if mark is not None and mark.fresh() and mark.kind == "invalid":
-            invalid = True
-        for mark in (self.account_marks.get(key.account_id) if key.account_id else None, mark):
-            if mark is not None and mark.fresh() and mark.kind == "exhausted":
-                if mark.until is None or mark.until > now:
-                    exhausted, since, until, window = True, mark.since, mark.until, mark.window
-        return KeyState(invalid, exhausted, since, until, window)
+        state = stored_state(key.invalid_since, key.exhausted_since, key.exhausted_until, key.exhausted_window, now)
+        own = self.key_marks.get(key.id)
+        if own is not None and own.fresh() and own.kind == "invalid":
+            state.invalid = True
+        for mark in (self.account_marks.get(key.account_id) if key.account_id else None, own):
+            if mark is not None and mark.fresh() and mark.kind == "exhausted" and exhausted_at(mark.since, mark.until, now):
+                state.exhausted = True
+                state.exhausted_since, state.exhausted_until, state.exhausted_window = mark.since, mark.until, mark.window
+        return state
 
     def mark_exhausted(self, key: KeyInfo, now: datetime, until: datetime | None, window: str) -> bool:
         """Mark the key (and its account's other keys); False when this worker knew already."""

@@ -1,4 +1,5 @@
-"""What an Ollama Cloud answer means for the key that got it.
+"""What an Ollama Cloud answer means for the key that got it (the texts: the core's table,
+``proxy.failures``; this adds what each kind means for the key).
 
     status / text                               kind          the request        the key
     429 "... reached your <window> usage limit"  usage_limit   next candidate     exhausted until the window resets
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from plugins.ollama_keys.windows import KNOWN_WINDOWS
+from proxy.failures import USAGE_LIMIT_REACHED, code_for_text
 
 _USAGE_LIMIT = re.compile(r"(\w+)\s+usage\s+limit", re.IGNORECASE)
 
@@ -42,7 +44,7 @@ def classify(status: int | None, message: str) -> Classified:
     if status is None or status >= 500:
         return Classified(Kind.SERVER)
     if status == 429:
-        if "usage limit" in text:
+        if code_for_text(message) == USAGE_LIMIT_REACHED:
             match = _USAGE_LIMIT.search(text)
             window = match.group(1).lower() if match else "unknown"
             return Classified(Kind.USAGE_LIMIT, window if window in KNOWN_WINDOWS else "unknown")

@@ -16,6 +16,7 @@ from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 from plugins.ollama_keys import resources, windows
+from plugins.ollama_keys.candidates import stored_state
 from proxy.accounts import AccountError, user_settings
 from proxy.security import SecretBox, mask_secret
 from proxy.storage.models import OllamaKey, UpstreamAttempt, UsageRecord, UserSettings
@@ -209,11 +210,10 @@ async def _gateway_counts(key_ids: list[int], since: datetime) -> dict[int, tupl
 def key_state(key: OllamaKey, box: SecretBox, now: datetime) -> str:
     if box.decrypt(key.secret_encrypted) is None:
         return "unreadable"
-    if key.invalid_since is not None:
+    state = stored_state(key.invalid_since, key.exhausted_since, key.exhausted_until, key.exhausted_window, now)
+    if state.invalid:
         return "invalid"
-    if key.exhausted_since is not None and (key.exhausted_until is None or key.exhausted_until > now):
-        return "exhausted"
-    return "ok"
+    return "exhausted" if state.exhausted else "ok"
 
 
 async def list_keys(box: SecretBox, user_id: int, now: datetime | None = None) -> list[KeyView]:
