@@ -11,6 +11,7 @@ request_finished     record failed attempts (batched)
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, datetime
 
 from plugins.ollama_keys import quota
@@ -210,3 +211,10 @@ def request_finished(ctx: RequestContext) -> None:
                 message=_scrub(failure.message, upstream.api_key)[:2000],
             )
         )
+
+
+@hookimpl
+def register_commands(subparsers: argparse._SubParsersAction) -> None:
+    from plugins.ollama_keys.cli import add_commands
+
+    add_commands(subparsers)
