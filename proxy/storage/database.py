@@ -150,7 +150,6 @@ async def migrate(
             await command.init()
             names = await command.upgrade(run_in_transaction=True)
             applied += names if app.name == CORE_APP else [f"{app.name}/{name}" for name in names]
-            await Tortoise.close_connections()
     finally:
         await Tortoise.close_connections()
     return applied
