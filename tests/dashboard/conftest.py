@@ -12,7 +12,6 @@ import pytest
 from argon2 import PasswordHasher
 
 import proxy.security
-
 from proxy.accounts import create_api_key, create_user
 from proxy.hookspecs import hookimpl
 from proxy.storage.models import ApiKey, OllamaKey, User

@@ -25,16 +25,17 @@ import pytest
 from tortoise import Tortoise
 from tortoise.models import Model
 
+from config.settings import load_settings
+from dashboard.models import AuthThrottle, DashboardSession
 from plugins.api_key_auth import load_principal
 from plugins.emulator import stored
+from plugins.emulator.models import StoredItem, StoredResponse
+from proxy.plugin_host import build_runner, model_apps
 from proxy.security import SecretBox, display_prefix, hash_api_key, hash_password, new_api_key, verify_password
 from proxy.storage.database import MIGRATIONS_ROOT, dialect_of, migrate, tortoise_config
 from proxy.storage.models import (
     ApiKey,
-    DashboardSession,
     OllamaKey,
-    StoredItem,
-    StoredResponse,
     UpstreamAttempt,
     UsageRecord,
     User,
@@ -43,6 +44,12 @@ from proxy.storage.models import (
 
 HISTORY = {d: sorted(p.name for p in (MIGRATIONS_ROOT / d / "models").glob("*.py")) for d in ("sqlite", "postgres")}
 STEPS = len(HISTORY["sqlite"])  # test_migrations checks both dialects have the same history
+# The built-in plugins' own tables, each with its own history, applied after the core's.
+PLUGIN_APPS = model_apps(build_runner(load_settings(env={}))[0])
+PLUGIN_HISTORY = {
+    d: [f"{app.name}/{p.name}" for app in PLUGIN_APPS for p in sorted((app.location(f"{d}://") / app.name).glob("*.py"))]
+    for d in ("sqlite", "postgres")
+}
 PASSWORD = "correct horse battery staple"
 OLLAMA_SECRET = "ollama-secret-0123456789abcdef"
 SECRET_BOX = SecretBox(b"upgrade-test-secret-key-0123456789")
@@ -152,13 +159,15 @@ async def populate(url: str, force_columns: bool) -> tuple[list[tuple[Model, lis
         await add(StoredItem(user_id=alice.id, response_id=kept.id, item_id="msg_upgrade",
                              expires_at=kept.expires_at, item=message))
     await add(DashboardSession(id="a" * 64, user_id=alice.id, csrf_token="c" * 64, expires_at=now + timedelta(days=1)))
+    await add(AuthThrottle(key="user:alice", attempts=3, delay=2.5, blocked_until=now.timestamp() + 60,
+                           updated_at=now.timestamp()))
     return written, {"api_key": api_secret, "revoked": revoked_secret}
 
 
 async def _at_prefix(url: str, root: Path, count: int, force_columns: bool) -> tuple[list[tuple[type[Model], Any, dict[str, Any]]], dict[str, str]]:
     applied = await migrate(url, root=root)
     assert applied == HISTORY[dialect_of(url)][:count]
-    await Tortoise.init(config=tortoise_config(url))
+    await Tortoise.init(config=tortoise_config(url, PLUGIN_APPS))
     try:
         written, secrets = await populate(url, force_columns)
         # What each row must still hold: the values as the model instance has them.
@@ -170,9 +179,9 @@ async def _at_prefix(url: str, root: Path, count: int, force_columns: bool) -> t
 
 async def _after_upgrade(url: str, count: int, expected: list[tuple[type[Model], Any, dict[str, Any]]],
                          secrets: dict[str, str]) -> None:
-    applied = await migrate(url)
-    assert applied == HISTORY[dialect_of(url)][count:]
-    await Tortoise.init(config=tortoise_config(url))
+    applied = await migrate(url, plugin_apps=PLUGIN_APPS)
+    assert applied == HISTORY[dialect_of(url)][count:] + PLUGIN_HISTORY[dialect_of(url)]
+    await Tortoise.init(config=tortoise_config(url, PLUGIN_APPS))
     try:
         per_model: dict[type[Model], int] = {}
         for model, pk, values in expected:
@@ -201,7 +210,7 @@ async def _after_upgrade(url: str, count: int, expected: list[tuple[type[Model],
             assert items == {"msg_upgrade": response["output"][0]}
         # Every current table is readable through its model.
         for model in (User, UserSettings, ApiKey, OllamaKey, UsageRecord, UpstreamAttempt, StoredResponse, StoredItem,
-                      DashboardSession):
+                      DashboardSession, AuthThrottle):
             await model.all().limit(5)
     finally:
         await Tortoise.close_connections()
@@ -221,5 +230,6 @@ def test_populated_database_upgrades_without_loss(database_url: str, tmp_path: P
     assert {m for m, _, _ in expected} >= {User, ApiKey}
     if count == STEPS:
         assert {m for m, _, _ in expected} == {User, UserSettings, ApiKey, OllamaKey, UsageRecord,
-                                               UpstreamAttempt, StoredResponse, StoredItem, DashboardSession}
+                                               UpstreamAttempt, StoredResponse, StoredItem, DashboardSession,
+                                               AuthThrottle}
     asyncio.run(_after_upgrade(database_url, count, expected, secrets))
