@@ -39,7 +39,7 @@ def llmgate(tmp_path: Path, notes_installed: Path, database_url: str):
 
     def run(*args: str, stdin: str | None = None, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "proxy.cli", *args], env={**env, **(extra_env or {})}, cwd=tmp_path,
+            [sys.executable, "-m", "proxy.cli", *args], env={**env, **(extra_env or {})}, cwd=tmp_path, check=False,
             input=stdin, capture_output=True, text=True, timeout=120,
         )
 

@@ -11,7 +11,13 @@ from tortoise import Tortoise
 
 from config.settings import load_settings
 from proxy.plugin_host import build_runner, model_apps
-from proxy.storage.database import MIGRATIONS_ROOT, ModelApp, core_app, make_migrations, migrate, tortoise_config
+from proxy.storage.database import (
+    ModelApp,
+    core_app,
+    make_migrations,
+    migrate,
+    tortoise_config,
+)
 
 PLUGIN_APPS = model_apps(build_runner(load_settings(env={}))[0])  # the built-in plugins' tables
 
