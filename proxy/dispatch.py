@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+
 import httpx
 import orjson
 
 from proxy.context import RequestContext, UpstreamFailure
 from proxy.errors import APIError, UpstreamError
-from proxy.upstream import MAX_ERROR_BODY, error_message, proxied_headers, upstream_model, upstream_url
+from proxy.upstream import MAX_ERROR_BODY, error_message, proxied_headers, upstream_url
 
 _SERVER_ERROR_RETRIES = "core.server_error_retries"
 # Sent with a transient 429: clients (the openai SDK, Codex) retry a 429 only when told when to.
@@ -76,7 +77,7 @@ def _body_for(ctx: RequestContext, index: int) -> bytes:
     upstream = ctx.candidates[index]
     model = ureq.json.get("model")
     if isinstance(model, str):
-        model = upstream_model(upstream, model)
+        model = upstream.model_name(model)
     options = upstream.chat_options if ureq.path == NATIVE_CHAT_PATH else ()
     body = cache.get((model, options))
     if body is None:

@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse, redirect
 
 from dashboard import ollama
 from dashboard.web import PREFIX, form_value, render, settings_of, signed_in, state_of, user_id
+from plugins.ollama_keys.candidates import key_upstream
 from plugins.shared_upstream import shared_upstream
 from plugins.upstream_models import upstream_tags
 from proxy.accounts import set_selected_model, user_settings
@@ -26,14 +27,7 @@ async def _models_upstream(request: Request, preferred: OllamaKey | None) -> Ups
     if preferred is not None:
         secret = state_of(request).secret_box.decrypt(preferred.secret_encrypted)
         if secret:
-            return Upstream(
-                label=f"ollama key {preferred.id}",
-                base_url=settings.ollama_cloud_url,
-                api_key=secret,
-                kind="ollama_key",
-                ollama_key_id=preferred.id,
-                is_cloud=True,
-            )
+            return key_upstream(preferred, secret, settings.ollama_cloud_url)
     return shared_upstream(settings)
 
 

@@ -34,5 +34,5 @@ no method returns or logs a secret.
     await svc.attempts_for(user_id, limit=50) -> list[UpstreamAttempt]   newest failed attempts
 
 Changes made through the service apply at once in this worker; other workers follow within
-``list_cache_seconds`` (3 s) for keys and ``security.auth_cache_seconds`` for the preferred key.
+``list_cache_seconds`` (3 s), for the keys and the preferred key alike.
 """

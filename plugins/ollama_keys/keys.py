@@ -16,9 +16,10 @@ from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 from plugins.ollama_keys import resources, windows
+from plugins.ollama_keys.candidates import preferred_key_id
 from proxy.accounts import AccountError, user_settings
 from proxy.security import SecretBox, mask_secret
-from proxy.storage.models import OllamaKey, UpstreamAttempt, UsageRecord, UserSettings
+from proxy.storage.models import OllamaKey, UpstreamAttempt, UsageRecord
 
 MAX_NAME_LENGTH = 100
 MAX_SECRET_LENGTH = 1024
@@ -150,11 +151,6 @@ async def set_preferred(user_id: int, key_id: int | None) -> None:
     settings = await user_settings(user_id)
     settings.preferred_ollama_key_id = key_id  # type: ignore[attr-defined]
     await settings.save()
-
-
-async def preferred_key_id(user_id: int) -> int | None:
-    settings = await UserSettings.filter(user_id=user_id).first()
-    return settings.preferred_ollama_key_id if settings else None  # type: ignore[attr-defined]
 
 
 async def move_key(user_id: int, key_id: int, offset: int) -> None:

@@ -142,11 +142,8 @@ class OllamaKeysService:
     # --- internals ---------------------------------------------------------------------------
 
     def _changed(self, user_id: int, *, preferred: bool = False) -> None:
+        # The preference is cached with the key list: other workers follow within list_cache_seconds.
         self.directory.forget(user_id)
-        if preferred:
-            # The preferred key travels in the cached Principal; other workers follow within
-            # security.auth_cache_seconds.
-            self.state.invalidate_auth()
 
     async def _refresh(self, key_id: int) -> None:
         try:
