@@ -45,9 +45,8 @@ async def _model_names(request: Request, upstream: Upstream) -> tuple[list[str],
 async def _page(request: Request, status: int = 200, error: str | None = None) -> HTTPResponse:
     uid = user_id(request)
     choice = await user_settings(uid)
-    preferred = None
-    if ollama.service(state_of(request)) is not None and choice.preferred_ollama_key_id:  # type: ignore[attr-defined]
-        preferred = await OllamaKey.filter(id=choice.preferred_ollama_key_id, user_id=uid).first()  # type: ignore[attr-defined]
+    svc = ollama.service(state_of(request))
+    preferred = await svc.preferred_key(uid) if svc is not None else None
     upstream = await _models_upstream(request, preferred)
     models, models_error = await _model_names(request, upstream)
     return render(

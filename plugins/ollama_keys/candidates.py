@@ -22,10 +22,11 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from plugins.ollama_keys.models import OllamaKeyPreference
 from plugins.shared_upstream import CLOUD_MODEL_SUFFIXES
 from proxy.context import Upstream
 from proxy.security import SecretBox
-from proxy.storage.models import OllamaKey, UserSettings
+from proxy.storage.models import OllamaKey
 
 OVERLAY_SECONDS = 30.0  # an in-process mark wins over the (maybe older) database copy this long
 
@@ -120,7 +121,7 @@ def key_info(row: OllamaKey, box: SecretBox, cloud_url: str, preferred_id: int |
 
 async def preferred_key_id(user_id: int) -> int | None:
     """The key the user routes requests to first; None: the shared upstream serves them."""
-    found = await UserSettings.filter(user_id=user_id).values_list("preferred_ollama_key_id", flat=True)
+    found = await OllamaKeyPreference.filter(user_id=user_id).values_list("key_id", flat=True)
     return found[0] if found else None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from pathlib import Path
 
 from plugins.ollama_keys import quota
 from plugins.ollama_keys.candidates import KeyInfo
@@ -25,6 +26,7 @@ from proxy.context import RequestContext, Upstream, UpstreamFailure
 from proxy.errors import APIError
 from proxy.hookspecs import hookimpl
 from proxy.state import AppState
+from proxy.storage.database import PluginModels
 from proxy.storage.models import UpstreamAttempt
 
 NAME = "ollama_keys"
@@ -212,6 +214,12 @@ def request_finished(ctx: RequestContext) -> None:
                 message=_scrub(failure.message, upstream.api_key)[:2000],
             )
         )
+
+
+@hookimpl
+def register_models() -> PluginModels:
+    # The preferred key per user (the keys' own table is still the core's).
+    return PluginModels(modules=("plugins.ollama_keys.models",), migrations=Path(__file__).parent / "migrations")
 
 
 @hookimpl

@@ -11,7 +11,7 @@ from cachetools import TTLCache
 from tortoise.expressions import Q
 
 from plugins.ollama_keys import keys, resources
-from plugins.ollama_keys.candidates import KeyDirectory
+from plugins.ollama_keys.candidates import KeyDirectory, preferred_key_id
 from proxy.storage.models import OllamaKey, UpstreamAttempt
 
 if TYPE_CHECKING:
@@ -102,6 +102,11 @@ class OllamaKeysService:
     async def remove(self, user_id: int, key_id: int) -> None:
         await keys.remove_key(user_id, key_id)
         self._changed(user_id, preferred=True)
+
+    async def preferred_key(self, user_id: int) -> OllamaKey | None:
+        """The key the user's requests go to first; None: the shared upstream serves them."""
+        key_id = await preferred_key_id(user_id)
+        return await OllamaKey.filter(id=key_id, user_id=user_id).first() if key_id is not None else None
 
     async def make_preferred(self, user_id: int, key_id: int | None) -> None:
         """``key_id`` None: no preferred key, the shared upstream serves the user."""

@@ -28,9 +28,6 @@ class UserSettings(Model):
         "models.User", related_name="settings", on_delete=fields.CASCADE, primary_key=True
     )
     selected_model = fields.CharField(max_length=200, null=True)
-    preferred_ollama_key: fields.ForeignKeyNullableRelation[OllamaKey] = fields.ForeignKeyField(
-        "models.OllamaKey", related_name=False, null=True, on_delete=fields.SET_NULL
-    )
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -162,6 +162,9 @@ class StubOllamaKeys:
         keys = await OllamaKey.filter(user_id=user_id).order_by("position", "id")
         return [StubView(k.id, k.name, k.masked) for k in keys]
 
+    async def preferred_key(self, user_id: int) -> None:
+        return None  # a read, not recorded: the stub keeps no preference
+
     async def add(self, user_id: int, name: str, secret: str, *, preferred: bool = False) -> None:
         from proxy.accounts import AccountError
 

@@ -30,6 +30,8 @@ from dashboard.models import AuthThrottle, DashboardSession
 from plugins.api_key_auth import load_principal
 from plugins.emulator import stored
 from plugins.emulator.models import StoredItem, StoredResponse
+from plugins.ollama_keys.candidates import preferred_key_id
+from plugins.ollama_keys.models import OllamaKeyPreference
 from proxy.plugin_host import build_runner, model_apps
 from proxy.security import SecretBox, display_prefix, hash_api_key, hash_password, new_api_key, verify_password
 from proxy.storage.database import MIGRATIONS_ROOT, dialect_of, migrate, tortoise_config
@@ -54,7 +56,7 @@ PASSWORD = "correct horse battery staple"
 OLLAMA_SECRET = "ollama-secret-0123456789abcdef"
 SECRET_BOX = SecretBox(b"upgrade-test-secret-key-0123456789")
 # Values for columns that existed in an older schema but no longer map to a model field:
-# {table: {column: value}}. Empty while no migration has dropped or renamed a column.
+# {table: {column: value}}; ``populate`` fills it (the values depend on rows it writes).
 OLD_COLUMNS: dict[str, dict[str, Any]] = {}
 
 
@@ -91,7 +93,8 @@ async def insert_present(instance: Model, present: set[str], force_columns: bool
     """Insert ``instance`` with the columns that exist; returns the field names written."""
     meta = instance._meta
     projection = meta.fields_db_projection
-    if not force_columns and set(projection.values()) <= present:
+    old_columns = set(OLD_COLUMNS.get(meta.db_table, {})) & present
+    if not force_columns and not old_columns and set(projection.values()) <= present:
         await instance.save(force_create=True)
         return list(projection)
     connection = meta.db
@@ -134,8 +137,9 @@ async def populate(url: str, force_columns: bool) -> tuple[list[tuple[Model, lis
         usage={"session": {"used_percent": 99.5, "resets_at": "2026-01-01T00:00:00Z"}, "weekly": None},
         usage_fetched_at=now, usage_next_fetch_at=now + timedelta(minutes=10),
     ))  # fmt: skip
-    await add(UserSettings(user_id=alice.id, selected_model="gpt-oss:120b",
-                           preferred_ollama_key_id=ollama.id if ollama else None))
+    # The preference was a column of user_settings until the ollama_keys plugin took it over.
+    OLD_COLUMNS["user_settings"] = {"preferred_ollama_key_id": ollama.id if ollama else None}
+    await add(UserSettings(user_id=alice.id, selected_model="gpt-oss:120b"))
     key = await add(ApiKey(user_id=alice.id, name="laptop", mode="bypass", prefix=display_prefix(api_secret),
                            key_hash=hash_api_key(api_secret), last_used_at=now))
     await add(ApiKey(user_id=alice.id, name="old", mode="emulator", prefix=display_prefix(revoked_secret),
@@ -201,6 +205,8 @@ async def _after_upgrade(url: str, count: int, expected: list[tuple[type[Model],
         if OllamaKey in per_model:
             key = await OllamaKey.get(user_id=alice.id, name="personal")
             assert SECRET_BOX.decrypt(key.secret_encrypted) == OLLAMA_SECRET
+            # The preferred key moved from user_settings into the ollama_keys plugin's table.
+            assert await preferred_key_id(alice.id) == key.id
         if StoredResponse in per_model:
             response = await stored.fetch(alice.id, "resp_upgrade")
             assert response is not None and response["output"][0]["content"][0]["text"] == "héllo ✓"
@@ -210,7 +216,7 @@ async def _after_upgrade(url: str, count: int, expected: list[tuple[type[Model],
             assert items == {"msg_upgrade": response["output"][0]}
         # Every current table is readable through its model.
         for model in (User, UserSettings, ApiKey, OllamaKey, UsageRecord, UpstreamAttempt, StoredResponse, StoredItem,
-                      DashboardSession, AuthThrottle):
+                      DashboardSession, AuthThrottle, OllamaKeyPreference):
             await model.all().limit(5)
     finally:
         await Tortoise.close_connections()
