@@ -13,6 +13,7 @@ their ``throttle_window_seconds`` (default 900); see ``dashboard.throttle``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sanic import Blueprint, Request
@@ -30,6 +31,7 @@ from dashboard.web import (
     registration_mode,
 )
 from proxy.hookspecs import hookimpl
+from proxy.storage.database import PluginModels
 
 if TYPE_CHECKING:
     from sanic import Sanic
@@ -60,6 +62,12 @@ def build_blueprint() -> Blueprint:
     blueprint.add_route(unknown_page, "/<path:path>", methods=["GET", "POST"], name="unknown_page")
     blueprint.middleware(add_security_headers, "response")
     return blueprint
+
+
+@hookimpl
+def register_models() -> PluginModels:
+    # Browser sessions and sign-in throttles.
+    return PluginModels(modules=("dashboard.models",), migrations=Path(__file__).parent / "migrations")
 
 
 @hookimpl

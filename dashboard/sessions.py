@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from proxy.storage.models import DashboardSession, User
+from dashboard.models import DashboardSession
+from proxy.storage.models import User
 
 SESSION_COOKIE = "llmgate_session"
 PRE_CSRF_COOKIE = "llmgate_csrf"  # double-submit token for the forms shown before sign-in

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.settings import SettingsError
-from proxy.storage.models import AuthThrottle
+from dashboard.models import AuthThrottle
 
 KEY_LENGTH = 128
 

@@ -71,7 +71,6 @@ async def load_principal(key_hash: str) -> Principal | None:
         mode=api_key.mode,
         is_admin=api_key.user.is_admin,
         selected_model=settings.selected_model if settings else None,
-        preferred_ollama_key_id=settings.preferred_ollama_key_id if settings else None,  # type: ignore[attr-defined]
     )
 
 

@@ -12,7 +12,8 @@ the forwarding settings apply; behind a proxy that does not forward the client's
 looks like the proxy, which is why operators behind one set the token).
 
 Labels are the gateway's own words (mode, status, outcome) unless ``user_labels`` is on: an Ollama
-key's label is chosen by its owner, so by default every key's series is ``upstream="ollama_key"``.
+key's label is chosen by its owner, so by default a plugin's candidates show as the plugin's name
+(``upstream="ollama_keys"``).
 No series carries a model name or a username: clients choose those, without bound.
 
 Settings, ``[plugins.metrics]``: ``token``, ``user_labels`` (default false) and ``log_requests``
@@ -50,7 +51,6 @@ request_log = logging.getLogger("llmgate.requests")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _OPEN = "metrics.open_stream"
 # The series of every user's Ollama key when user_labels is off.
-OLLAMA_KEY_LABEL = "ollama_key"
 
 
 class CountingCache(TTLCache):  # type: ignore[type-arg]
@@ -89,8 +89,9 @@ class Metrics:
     def label(self, upstream: Upstream | None) -> str:
         if upstream is None:
             return "none"
-        if upstream.kind == "ollama_key" and not self.user_labels:
-            return OLLAMA_KEY_LABEL
+        if upstream.owner is not None and not self.user_labels:
+            # A plugin's candidate (a user's own key) carries a label its user chose.
+            return upstream.owner
         return upstream.label
 
     def observe(self, ctx: RequestContext, seconds: float) -> None:

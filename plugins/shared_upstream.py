@@ -9,6 +9,8 @@ from proxy.context import RequestContext, Upstream
 from proxy.hookspecs import hookimpl
 
 NAME = "shared_upstream"
+# Names a local Ollama daemon maps to its cloud models; Ollama Cloud itself knows only the bare name.
+CLOUD_MODEL_SUFFIXES = (":cloud", "-cloud")
 
 
 def is_cloud_url(url: str, cloud_url: str) -> bool:
@@ -22,8 +24,7 @@ def shared_upstream(settings: Settings) -> Upstream:
         label="shared",
         base_url=settings.upstream_url,
         api_key=settings.upstream_api_key or None,
-        kind="shared",
-        is_cloud=is_cloud_url(settings.upstream_url, settings.ollama_cloud_url),
+        drop_model_suffixes=CLOUD_MODEL_SUFFIXES if is_cloud_url(settings.upstream_url, settings.ollama_cloud_url) else (),
         # Ollama runs a model at the num_ctx of the request that loaded it and reloads it when the
         # value changes, so every chat asks for the same one.
         chat_options=(("num_ctx", num_ctx),) if num_ctx > 0 else (),

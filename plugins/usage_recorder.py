@@ -18,6 +18,9 @@ from proxy.state import AppState
 from proxy.storage.models import UsageRecord
 
 NAME = "usage_recorder"
+# Candidates of the ollama_keys plugin carry the key's id as ``Upstream.ref``: kept per record for
+# the dashboard's per-key usage.
+OLLAMA_KEYS = "ollama_keys"
 FLUSH_SECONDS = 1.0
 # Records kept in memory while the database is unreachable (about 1 KiB each); beyond this the
 # oldest are dropped, so an outage cannot exhaust the worker's memory.
@@ -85,7 +88,7 @@ def request_finished(ctx: RequestContext) -> None:
             datetime.now(UTC),
             principal.user_id,
             principal.api_key_id,
-            upstream.ollama_key_id if upstream else None,
+            upstream.ref if upstream is not None and upstream.owner == OLLAMA_KEYS else None,
             ctx.mode,
             ctx.upstream_model,
             upstream.label if upstream else None,

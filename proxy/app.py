@@ -19,7 +19,7 @@ from proxy import pipeline
 from proxy.context import ClientResponse, Endpoint, RequestContext, Route
 from proxy.errors import APIError, NotFound
 from proxy.logtext import log_block, log_value
-from proxy.plugin_host import build_runner
+from proxy.plugin_host import build_runner, model_apps
 from proxy.security import SecretBox
 from proxy.state import AppState
 from proxy.storage.database import close_database, is_database_unavailable, open_database
@@ -192,7 +192,7 @@ def _render_exception(request: Request, exception: Exception) -> HTTPResponse:
 
 async def _start_worker(app: Sanic) -> None:
     state: AppState = app.ctx.state
-    await open_database(state.settings)
+    await open_database(state.settings, model_apps(state.runner))
     state.http = make_http_client(state.settings)
     await state.runner.call("startup", state=state)
 

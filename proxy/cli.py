@@ -7,31 +7,19 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from config.settings import Settings, SettingsError, load_settings
+from config.settings import Settings, SettingsError
 from proxy import __version__
 from proxy.accounts import AccountError
+from proxy.cli_support import CLIError, cli_settings, print_table, with_database
 
-
-class CLIError(Exception):
-    """A reason the command cannot do what was asked, shown as one line."""
+if TYPE_CHECKING:
+    from proxy.runner import HookRunner
 
 
 def _settings() -> Settings:
-    return load_settings()
-
-
-async def _with_database(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
-    from proxy.storage.database import close_database, migrate, open_database
-
-    await migrate(settings.database_url)
-    await open_database(settings)
-    try:
-        return await work()
-    finally:
-        await close_database()
+    return cli_settings()
 
 
 def _mode_names(settings: Settings) -> list[str]:
@@ -58,39 +46,47 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
+    from proxy.plugin_host import build_runner, model_apps
     from proxy.storage.database import migrate
 
     settings = _settings()
-    applied = asyncio.run(migrate(settings.database_url))
+    runner, _ = build_runner(settings)
+    applied = asyncio.run(migrate(settings.database_url, plugin_apps=model_apps(runner)))
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
 
 
 def cmd_makemigrations(args: argparse.Namespace) -> None:
-    from proxy.storage.database import default_postgres_placeholder, make_migrations
+    """The core's migrations and those of the built-in plugins (third-party plugins ship their own)."""
+    from proxy.plugin_host import DEFAULT_PLUGINS, build_runner, model_apps
+    from proxy.storage.database import core_app, default_postgres_placeholder, make_migrations
 
-    for url in ("sqlite://:memory:", default_postgres_placeholder()):
-        created = asyncio.run(make_migrations(url, args.name))
-        print(f"{url.split(':', 1)[0]}: {created or 'no changes'}")
+    plugin_apps = model_apps(build_runner(_settings())[0])
+    built_in = [app for app in plugin_apps if app.name in DEFAULT_PLUGINS]
+    for app in (core_app(), *built_in):
+        for url in ("sqlite://:memory:", default_postgres_placeholder()):
+            created = asyncio.run(make_migrations(url, args.name, app=app, plugin_apps=plugin_apps))
+            print(f"{app.name} {url.split(':', 1)[0]}: {created or 'no changes'}")
 
 
 def cmd_plugins(args: argparse.Namespace) -> None:
-    from proxy.plugin_host import build_runner
+    from proxy.plugin_host import app_tables, build_runner, model_apps
 
     settings = _settings()
-    _, infos = build_runner(settings)
-    rows = [("NAME", "STATE", "VERSION", "SOURCE", "HOOKS")]
+    runner, infos = build_runner(settings)
+    tables = {app.name: app_tables(app) for app in model_apps(runner)}
+    commands: dict[str, list[str]] = args.plugin_commands or {}
+    rows = [("NAME", "STATE", "VERSION", "SOURCE", "HOOKS", "COMMANDS", "TABLES")]
     for info in infos:
         state = "enabled" if info.enabled else "disabled"
         if info.essential:
             state += " (essential)"
-        rows.append((info.name, state, info.version, info.source, ", ".join(info.hooks) or "-"))
-    _print_table(rows)
-
-
-def _print_table(rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        rows.append(
+            (
+                info.name, state, info.version, info.source, ", ".join(info.hooks) or "-",
+                ", ".join(commands.get(info.name, ())) or "-", ", ".join(tables.get(info.name, ())) or "-",
+            )
+        )
+    print_table(rows)
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -117,7 +113,7 @@ def cmd_user_create(args: argparse.Namespace) -> None:
         user = await create_user(args.username, password, is_admin=args.admin)
         print(f"created user {user.username}" + (" (admin)" if user.is_admin else ""))
 
-    asyncio.run(_with_database(settings, work))
+    asyncio.run(with_database(settings, work))
 
 
 def cmd_user_approve(args: argparse.Namespace) -> None:
@@ -131,7 +127,7 @@ def cmd_user_approve(args: argparse.Namespace) -> None:
         await user.save(update_fields=["approved"])
         print(f"approved user {user.username}")
 
-    asyncio.run(_with_database(settings, work))
+    asyncio.run(with_database(settings, work))
 
 
 def cmd_user_set_model(args: argparse.Namespace) -> None:
@@ -144,7 +140,7 @@ def cmd_user_set_model(args: argparse.Namespace) -> None:
         await set_selected_model(user.id, args.model)
         print(f"{user.username} now uses model {args.model}")
 
-    asyncio.run(_with_database(settings, work))
+    asyncio.run(with_database(settings, work))
 
 
 def cmd_api_key_create(args: argparse.Namespace) -> None:
@@ -162,7 +158,7 @@ def cmd_api_key_create(args: argparse.Namespace) -> None:
         print("the secret is shown only now:", file=sys.stderr)
         print(secret)
 
-    asyncio.run(_with_database(settings, work))
+    asyncio.run(with_database(settings, work))
 
 
 def cmd_api_key_list(args: argparse.Namespace) -> None:
@@ -189,9 +185,9 @@ def cmd_api_key_list(args: argparse.Namespace) -> None:
                     "revoked" if key.revoked_at else "active",
                 )
             )
-        _print_table(rows)
+        print_table(rows)
 
-    asyncio.run(_with_database(settings, work))
+    asyncio.run(with_database(settings, work))
 
 
 def cmd_api_key_revoke(args: argparse.Namespace) -> None:
@@ -213,10 +209,11 @@ def cmd_api_key_revoke(args: argparse.Namespace) -> None:
         within = "a second" if settings.redis_url else f"{settings.auth_cache_seconds:g} s"
         print(f"revoked {matches[0].prefix}…; running gateways refuse it within {within}")
 
-    asyncio.run(_with_database(settings, work))
+    asyncio.run(with_database(settings, work))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(runner: HookRunner | None = None) -> argparse.ArgumentParser:
+    """The core's commands, and those of ``runner``'s plugins (``register_commands``)."""
     parser = argparse.ArgumentParser(prog="llmgate", description="Multi-user gateway between LLM clients and Ollama.")
     parser.add_argument("--version", action="version", version=f"llmgate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -231,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     make = commands.add_parser("makemigrations", help="(developers) write migrations for model changes")
     make.add_argument("--name", default="update")
     make.set_defaults(func=cmd_makemigrations)
-    commands.add_parser("plugins", help="list plugins, their state and hooks").set_defaults(func=cmd_plugins)
+    commands.add_parser("plugins", help="list plugins: state, hooks, commands, tables").set_defaults(func=cmd_plugins)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(dest="user_command", required=True, metavar="ACTION")
     create = user.add_parser("create", help="create a user (prompts for the password)")
@@ -260,24 +257,43 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("prefix")
     revoke.set_defaults(func=cmd_api_key_revoke)
 
-    for extend in _cli_extensions():
-        extend(commands)
+    parser.set_defaults(plugin_commands=_add_plugin_commands(runner, commands) if runner else {})
     return parser
 
 
-def _cli_extensions() -> list[Callable[[Any], None]]:
-    """Subcommands that live beside the plugins they manage."""
-    extensions: list[Callable[[Any], None]] = []
+def _add_plugin_commands(runner: HookRunner, commands: argparse._SubParsersAction) -> dict[str, list[str]]:
+    """Let each enabled plugin add its commands; returns the names each one added."""
+    added: dict[str, list[str]] = {}
+    for impl in runner.plan("register_commands", scoped=False).impls:
+        before = set(commands.choices)
+        impl.function(commands)
+        added[impl.plugin] = sorted(set(commands.choices) - before)
+    return added
+
+
+def _plugin_runner() -> tuple[HookRunner | None, SettingsError | None]:
+    """The plugins whose commands the command line offers; none when the settings are unreadable."""
+    from proxy.plugin_host import build_runner
+
     try:
-        from plugins.ollama_keys.cli import add_commands
-    except ImportError:
-        return extensions
-    extensions.append(add_commands)
-    return extensions
+        runner, _ = build_runner(cli_settings())
+    except SettingsError as exc:
+        return None, exc
+    return runner, None
+
+
+CORE_COMMANDS = frozenset({"serve", "migrate", "makemigrations", "plugins", "user", "api-key"})
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    runner, settings_error = _plugin_runner()
+    requested = next((arg for arg in argv if not arg.startswith("-")), None)
+    if settings_error is not None and requested is not None and requested not in CORE_COMMANDS:
+        # A plugin's command cannot be offered without the settings that say which plugins run.
+        print(f"llmgate: error: {settings_error}", file=sys.stderr)
+        return 1
+    parser = build_parser(runner)
     args = parser.parse_args(argv)
     try:
         args.func(args)

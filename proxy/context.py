@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from proxy.scrub import scrub_secrets
 
@@ -29,26 +30,37 @@ class Principal:
     mode: str
     is_admin: bool = False
     selected_model: str | None = None
-    preferred_ollama_key_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
-    """One place a request can be sent: the shared upstream or one of a user's Ollama keys."""
+    """One place a request can be sent, in plain terms: the core knows no kinds of upstream.
+
+    Plugins that offer candidates (``select_upstream``) fill in what the core needs to send the
+    request; ``owner`` and ``ref`` let them recognise their own candidates in later hooks.
+    """
 
     label: str  # shown in errors, logs and metrics; never contains a secret
     base_url: str
     api_key: str | None = None
-    kind: Literal["shared", "ollama_key"] = "shared"
-    ollama_key_id: int | None = None
-    # Ollama Cloud understands only bare model names; a local daemon maps "-cloud" names itself.
-    is_cloud: bool = False
+    owner: str | None = None  # the plugin that offered this candidate; None for the shared upstream
+    ref: Hashable = None  # the owner's own reference (e.g. a key's id); the core never reads it
+    # Model-name endings this upstream does not understand, removed from the body's ``model``
+    # before sending (Ollama Cloud knows ``gpt-oss:120b``; only a local daemon maps ``…-cloud``).
+    drop_model_suffixes: tuple[str, ...] = ()
     # Merged into ``options`` of every native chat body (``/api/chat``) sent here, e.g.
     # ``(("num_ctx", 65536),)``; they win over the same options in the request. Pairs keep it hashable.
     chat_options: tuple[tuple[str, Any], ...] = ()
 
     def chat_option(self, name: str) -> Any:
         return next((value for key, value in self.chat_options if key == name), None)
+
+    def model_name(self, model: str) -> str:
+        """``model`` as this upstream knows it (without a suffix it does not understand)."""
+        for suffix in self.drop_model_suffixes:
+            if model.endswith(suffix):
+                return model[: -len(suffix)]
+        return model
 
 
 @dataclass(frozen=True, slots=True)

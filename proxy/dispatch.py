@@ -18,7 +18,7 @@ from proxy.errors import APIError, UpstreamError
 from proxy.failures import FailureVerdict, UpstreamFailed, failure_to_error
 from proxy.streams import Provisional
 from proxy.scrub import scrub_secrets
-from proxy.upstream import MAX_ERROR_BODY, error_message, proxied_headers, upstream_model, upstream_url
+from proxy.upstream import MAX_ERROR_BODY, error_message, proxied_headers, upstream_url
 
 _SERVER_ERROR_RETRIES = "core.server_error_retries"
 # Ollama's native chat: the only body an upstream's ``chat_options`` are merged into.
@@ -48,7 +48,7 @@ def _body_for(ctx: RequestContext, index: int) -> bytes:
     upstream = ctx.candidates[index]
     model = ureq.json.get("model")
     if isinstance(model, str):
-        model = upstream_model(upstream, model)
+        model = upstream.model_name(model)
     options = upstream.chat_options if ureq.path == NATIVE_CHAT_PATH else ()
     body = cache.get((model, options))
     if body is None:

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
     from sanic import HTTPResponse, Sanic
 
     from config.settings import Settings
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from proxy.errors import APIError
     from proxy.failures import FailureVerdict
     from proxy.state import AppState
+    from proxy.storage.database import PluginModels
 
 hookspec = pluggy.HookspecMarker("llmgate")
 hookimpl = pluggy.HookimplMarker("llmgate")
@@ -100,6 +103,45 @@ def register_routes(app: Sanic, settings: Settings) -> None:
 
     Runs once while the app is built (must not be async). Every implementation runs; results are
     ignored.
+    """
+
+
+@hookspec
+def register_models() -> PluginModels | None:
+    """Declare the plugin's own database tables: its Tortoise model modules and their migrations.
+
+    Runs once, without a loop (must not be async), whenever the database is configured (the
+    gateway, ``llmgate migrate``, every CLI command that opens the database). Results are
+    collected. The plugin's models form a Tortoise app named after the plugin (so a foreign key to
+    one of them is ``"<plugin>.<Model>"``; to the core's users it is ``"models.User"``), and
+    ``llmgate migrate`` applies the plugin's migrations for the database's dialect after the
+    core's. How to write them: ``docs/plugins.md``, "Tables and migrations".
+
+    Example::
+
+        @hookimpl
+        def register_models():
+            return PluginModels(modules=("my_plugin.models",), migrations=Path(__file__).parent / "migrations")
+    """
+
+
+@hookspec
+def register_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``llmgate`` subcommands (argparse sub-parsers).
+
+    Runs once while the command line is parsed (must not be async), for enabled plugins only: a
+    disabled plugin's commands are not offered. A command sets its handler with
+    ``parser.set_defaults(func=handler)``; ``handler(args)`` is called with the parsed arguments
+    and may raise ``proxy.cli_support.CLIError`` to fail with one line on stderr. Every
+    implementation runs; results are ignored.
+
+    Example::
+
+        @hookimpl
+        def register_commands(subparsers):
+            hello = subparsers.add_parser("hello", help="say hello")
+            hello.add_argument("name")
+            hello.set_defaults(func=lambda args: print(f"hello {args.name}"))
     """
 
 

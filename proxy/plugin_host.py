@@ -13,6 +13,7 @@ import importlib
 import inspect
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -21,6 +22,7 @@ from config.settings import Settings, SettingsError
 from proxy import __version__, hookspecs
 from proxy.context import ModeSpec
 from proxy.runner import HookRunner
+from proxy.storage.database import ModelApp, PluginModels
 
 ENTRY_POINT_GROUP = "llmgate.plugins"
 
@@ -53,6 +55,8 @@ class PluginInfo:
     enabled: bool
     essential: bool
     hooks: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()  # filled by ``proxy.cli`` when it builds the command line
+    tables: tuple[str, ...] = ()
 
 
 def _load(reference: str) -> Any:
@@ -131,3 +135,32 @@ def collect_modes(runner: HookRunner) -> dict[str, ModeSpec]:
                 spec = dataclasses.replace(spec, plugin=plugin)
             modes[spec.name] = spec
     return modes
+
+
+def model_apps(runner: HookRunner) -> list[ModelApp]:
+    """The enabled plugins' own tables (``register_models``), one Tortoise app per plugin."""
+    apps: list[ModelApp] = []
+    for impl in runner.plan("register_models", scoped=False).impls:
+        declared = impl.function()
+        if declared is None:
+            continue
+        if not isinstance(declared, PluginModels):
+            raise SettingsError(f"plugin {impl.plugin}: register_models must return PluginModels, not {declared!r}")
+        apps.append(ModelApp(impl.plugin, tuple(declared.modules), Path(declared.migrations)))
+    return apps
+
+
+def app_tables(app: ModelApp) -> tuple[str, ...]:
+    """The table names of ``app``'s models (imports its modules; no database needed)."""
+    from tortoise.models import Model
+
+    tables: list[str] = []
+    for module_name in app.modules:
+        module = importlib.import_module(module_name)
+        for value in vars(module).values():
+            if (
+                inspect.isclass(value) and issubclass(value, Model) and value is not Model
+                and value.__module__ == module_name and not getattr(value.Meta, "abstract", False)
+            ):  # fmt: skip
+                tables.append(getattr(value.Meta, "table", "") or value.__name__.lower())
+    return tuple(sorted(tables))

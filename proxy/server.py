@@ -12,6 +12,7 @@ from sanic.worker.loader import AppLoader
 from config.settings import Settings, load_settings
 from proxy.app import create_app
 from proxy.connections import GatewayProtocol
+from proxy.plugin_host import build_runner, model_apps
 from proxy.storage.database import migrate, secure_data_dir
 
 
@@ -27,7 +28,8 @@ def serve(settings: Settings, startup_warnings: Sequence[Callable[[Settings], st
     logging.getLogger("httpx").setLevel(logging.WARNING)
     log = logging.getLogger("llmgate")
     secure_data_dir(settings.data_dir)
-    applied = asyncio.run(migrate(settings.database_url))
+    runner, _ = build_runner(settings)
+    applied = asyncio.run(migrate(settings.database_url, plugin_apps=model_apps(runner)))
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     for warning in startup_warnings:

@@ -107,18 +107,6 @@ def proxied_headers(upstream: Upstream) -> httpx.Headers:
     return _proxied_headers(upstream.api_key)
 
 
-def strip_cloud_suffix(model: str) -> str:
-    """Ollama Cloud knows ``gpt-oss:120b``; only a local daemon maps ``gpt-oss:120b-cloud`` to it."""
-    for suffix in (":cloud", "-cloud"):
-        if model.endswith(suffix):
-            return model[: -len(suffix)]
-    return model
-
-
-def upstream_model(upstream: Upstream, model: str) -> str:
-    return strip_cloud_suffix(model) if upstream.is_cloud else model
-
-
 def error_message(raw: bytes) -> str:
     """The human part of an upstream error body: Ollama's ``{"error": "..."}`` or OpenAI's shape."""
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
+from dashboard.models import DashboardSession
 from dashboard.routes.usage import per_key_totals, windows
 from dashboard.web import (
     PREFIX,
@@ -19,7 +20,7 @@ from dashboard.web import (
 )
 from proxy import auth_events
 from proxy.accounts import AccountError, create_user
-from proxy.storage.models import ApiKey, DashboardSession, User
+from proxy.storage.models import ApiKey, User
 
 
 async def _admin_page(

@@ -10,6 +10,7 @@ from sanic.response import HTTPResponse, redirect
 
 from dashboard import ollama
 from dashboard.web import PREFIX, form_value, render, settings_of, signed_in, state_of, user_id
+from plugins.ollama_keys.candidates import key_upstream
 from plugins.shared_upstream import shared_upstream
 from plugins.upstream_models import upstream_tags
 from proxy.accounts import set_selected_model, user_settings
@@ -28,14 +29,7 @@ async def _models_upstream(request: Request, preferred: OllamaKey | None) -> Ups
     if preferred is not None:
         secret = state_of(request).secret_box.decrypt(preferred.secret_encrypted)
         if secret:
-            return Upstream(
-                label=f"ollama key {preferred.id}",
-                base_url=settings.ollama_cloud_url,
-                api_key=secret,
-                kind="ollama_key",
-                ollama_key_id=preferred.id,
-                is_cloud=True,
-            )
+            return key_upstream(preferred, secret, settings.ollama_cloud_url)
     return shared_upstream(settings)
 
 
@@ -55,9 +49,8 @@ async def _model_names(request: Request, upstream: Upstream) -> tuple[list[str],
 async def _page(request: Request, status: int = 200, error: str | None = None) -> HTTPResponse:
     uid = user_id(request)
     choice = await user_settings(uid)
-    preferred = None
-    if ollama.service(state_of(request)) is not None and choice.preferred_ollama_key_id:  # type: ignore[attr-defined]
-        preferred = await OllamaKey.filter(id=choice.preferred_ollama_key_id, user_id=uid).first()  # type: ignore[attr-defined]
+    svc = ollama.service(state_of(request))
+    preferred = await svc.preferred_key(uid) if svc is not None else None
     upstream = await _models_upstream(request, preferred)
     models, models_error = await _model_names(request, upstream)
     return render(

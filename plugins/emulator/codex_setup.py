@@ -18,11 +18,11 @@ from cachetools import TTLCache
 from sanic import Request
 
 from config.settings import SettingsError
-from plugins.shared_upstream import shared_upstream
+from plugins.shared_upstream import is_cloud_url, shared_upstream
 from proxy.context import RequestContext, Upstream
 from proxy.model_choice import chosen_model
 from proxy.state import AppState
-from proxy.upstream import fetch_json, upstream_model
+from proxy.upstream import fetch_json
 
 from .config import EmulatorSettings
 
@@ -219,13 +219,13 @@ async def context_window(state: AppState, upstream: Upstream, model: str) -> int
     Without ``num_ctx`` a self-hosted Ollama runs the model at whatever context loaded it, which
     ``/api/ps`` reports while it is loaded; Ollama Cloud runs every model at its full context.
     """
-    name = upstream_model(upstream, model)
+    name = upstream.model_name(model)
     own = await _own_context_length(state, upstream, name)
     num_ctx = _num_ctx(upstream)
     # Metadata changes rarely; a failed /api/show (not cached) and a loaded context soon might.
     shown = (upstream.base_url, name) in _cache(state, _CACHE, _CACHE_SECONDS)
     fresh_for = _CACHE_SECONDS if shown else state.settings.models_cache_seconds
-    if num_ctx is not None or upstream.is_cloud:
+    if num_ctx is not None or is_cloud_url(upstream.base_url, state.settings.ollama_cloud_url):
         window = _smallest(own, num_ctx)
     else:
         window = _smallest(own, await _loaded_context_length(state, upstream, name))
@@ -244,7 +244,7 @@ def known_context_window(state: AppState, upstream: Upstream, model: str) -> int
     ``num_ctx`` alone, is what is known.
     """
     num_ctx = _num_ctx(upstream)
-    key = (upstream.base_url, upstream_model(upstream, model), num_ctx)
+    key = (upstream.base_url, upstream.model_name(model), num_ctx)
     entry = state.services.get(_KNOWN, {}).get(key)
     if entry is None or entry[1] <= time.monotonic():
         refreshing: set[tuple[str, str, int | None]] = state.services.setdefault(_REFRESHING, set())

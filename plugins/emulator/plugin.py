@@ -18,6 +18,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from proxy.failures import error_for_code
 from proxy.hookspecs import hookimpl
 from proxy.model_choice import chosen_model
 from proxy.state import AppState
+from proxy.storage.database import PluginModels
 
 from . import codex_setup, context_fit, stored
 from .config import EmulatorSettings, load
@@ -82,6 +84,11 @@ class EmulatorMode:
         self.instructions = ""  # read from the settings in register_routes
 
     # --- set-up -------------------------------------------------------------------------
+
+    @hookimpl
+    def register_models(self) -> PluginModels:
+        # Stored responses and their items (store: true).
+        return PluginModels(modules=("plugins.emulator.models",), migrations=Path(__file__).parent / "migrations")
 
     @hookimpl
     def register_modes(self) -> list[ModeSpec]:

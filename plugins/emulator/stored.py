@@ -27,9 +27,9 @@ from typing import Any
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
+from plugins.emulator.models import StoredItem, StoredResponse
 from proxy.errors import InvalidRequest
 from proxy.state import AppState
-from proxy.storage.models import StoredItem, StoredResponse
 
 from .input_translation import translate_input
 from .sealing import ThinkingSealer

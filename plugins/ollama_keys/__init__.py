@@ -27,6 +27,7 @@ no method returns or logs a secret.
     await svc.add(user_id, name, secret, preferred=False) -> OllamaKey
         Checks the key with POST /api/me first; a refused key is not stored (the error says why).
     await svc.remove(user_id, key_id)
+    await svc.preferred_key(user_id) -> OllamaKey | None   None: the shared upstream serves
     await svc.make_preferred(user_id, key_id | None)   None: back to the shared upstream
     await svc.move_up(user_id, key_id) / await svc.move_down(user_id, key_id)
     await svc.recheck(user_id, key_id) -> str | None   None: accepted (clears "invalid"), else why not
@@ -34,5 +35,5 @@ no method returns or logs a secret.
     await svc.attempts_for(user_id, limit=50) -> list[UpstreamAttempt]   newest failed attempts
 
 Changes made through the service apply at once in this worker; other workers follow within
-``list_cache_seconds`` (3 s) for keys and ``security.auth_cache_seconds`` for the preferred key.
+``list_cache_seconds`` (3 s), for the keys and the preferred key alike.
 """

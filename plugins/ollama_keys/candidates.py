@@ -22,6 +22,8 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from plugins.ollama_keys.models import OllamaKeyPreference
+from plugins.shared_upstream import CLOUD_MODEL_SUFFIXES
 from proxy.context import Upstream
 from proxy.security import SecretBox
 from proxy.storage.models import OllamaKey
@@ -46,6 +48,7 @@ class KeyInfo:
     invalid_since: datetime | None
     usage: dict[str, Any] | None
     upstream: Upstream | None = field(repr=False)  # None: the secret cannot be decrypted
+    preferred: bool = False  # the user routes requests to this key first
 
     def __repr__(self) -> str:
         return f"KeyInfo(id={self.id}, name={self.name!r}, masked={self.masked!r})"
@@ -103,13 +106,18 @@ class Gate:
     verdict: asyncio.Event | None = None
 
 
+OWNER = "ollama_keys"  # the plugin's name: the owner of the candidates it offers
+
+
 def key_upstream(row: OllamaKey, secret: str, cloud_url: str) -> Upstream:
+    """A key as a candidate: ``ref`` is the key's id."""
     return Upstream(
-        label=row.name, base_url=cloud_url, api_key=secret, kind="ollama_key", ollama_key_id=row.id, is_cloud=True
+        label=row.name, base_url=cloud_url, api_key=secret, owner=OWNER, ref=row.id,
+        drop_model_suffixes=CLOUD_MODEL_SUFFIXES,
     )
 
 
-def key_info(row: OllamaKey, box: SecretBox, cloud_url: str) -> KeyInfo:
+def key_info(row: OllamaKey, box: SecretBox, cloud_url: str, preferred_id: int | None = None) -> KeyInfo:
     secret = box.decrypt(row.secret_encrypted)
     return KeyInfo(
         id=row.id,
@@ -125,7 +133,14 @@ def key_info(row: OllamaKey, box: SecretBox, cloud_url: str) -> KeyInfo:
         invalid_since=row.invalid_since,
         usage=row.usage if isinstance(row.usage, dict) else None,
         upstream=key_upstream(row, secret, cloud_url) if secret else None,
+        preferred=row.id == preferred_id,
     )
+
+
+async def preferred_key_id(user_id: int) -> int | None:
+    """The key the user routes requests to first; None: the shared upstream serves them."""
+    found = await OllamaKeyPreference.filter(user_id=user_id).values_list("key_id", flat=True)
+    return found[0] if found else None
 
 
 class KeyDirectory:
@@ -154,7 +169,10 @@ class KeyDirectory:
         self._loading[user_id] = future
         try:
             rows = await OllamaKey.filter(user_id=user_id).order_by("position", "id")
-            keys = [key_info(row, self.box, self.cloud_url) for row in rows]
+            # The preference is read with the keys (and only for users who have keys), so it
+            # costs no query of its own per request.
+            preferred_id = await preferred_key_id(user_id) if rows else None
+            keys = [key_info(row, self.box, self.cloud_url, preferred_id) for row in rows]
             self._lists[user_id] = keys
             future.set_result(keys)
             return keys

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
 
 import httpx
 
 from plugins.ollama_keys import keys as key_ops
+from proxy.cli_support import CLIError, cli_settings, print_table, with_database
 
 
 def _fraction(value: float | None) -> str:
@@ -18,7 +18,6 @@ def _fraction(value: float | None) -> str:
 
 def cmd_add(args: argparse.Namespace) -> None:
     from proxy.accounts import get_user
-    from proxy.cli import CLIError, _settings, _with_database
     from proxy.security import SecretBox
 
     if not args.key_stdin:
@@ -26,7 +25,7 @@ def cmd_add(args: argparse.Namespace) -> None:
     secret = sys.stdin.readline().strip()
     if not secret:
         raise CLIError("no key on stdin")
-    settings = _settings()
+    settings = cli_settings()
 
     async def work() -> None:
         user = await get_user(args.username)
@@ -39,15 +38,14 @@ def cmd_add(args: argparse.Namespace) -> None:
         suffix = " (preferred)" if args.preferred else ""
         print(f"added Ollama key {key.name!r} ({key.masked}{plan}) for {user.username}{suffix}")
 
-    asyncio.run(_with_database(settings, work))
+    asyncio.run(with_database(settings, work))
 
 
 def cmd_list(args: argparse.Namespace) -> None:
     from proxy.accounts import get_user
-    from proxy.cli import _print_table, _settings, _with_database
     from proxy.security import SecretBox
 
-    settings = _settings()
+    settings = cli_settings()
 
     async def work() -> None:
         user = await get_user(args.username)
@@ -72,16 +70,15 @@ def cmd_list(args: argparse.Namespace) -> None:
                     _fraction(view.session_used), _fraction(view.weekly_used), _fraction(view.monthly_used), figures,
                 )
             )
-        _print_table(rows)
+        print_table(rows)
 
-    asyncio.run(_with_database(settings, work))
+    asyncio.run(with_database(settings, work))
 
 
 def cmd_remove(args: argparse.Namespace) -> None:
     from proxy.accounts import get_user
-    from proxy.cli import _settings, _with_database
 
-    settings = _settings()
+    settings = cli_settings()
 
     async def work() -> None:
         user = await get_user(args.username)
@@ -89,11 +86,11 @@ def cmd_remove(args: argparse.Namespace) -> None:
         await key_ops.remove_key(user.id, key.id)
         print(f"removed Ollama key {key.name!r} of {user.username}")
 
-    asyncio.run(_with_database(settings, work))
+    asyncio.run(with_database(settings, work))
 
 
-def add_commands(commands: Any) -> None:
-    """Called by ``proxy.cli.build_parser`` with its subcommand parsers."""
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """``llmgate ollama-key …``, added through the plugin's ``register_commands`` hook."""
     group = commands.add_parser("ollama-key", help="manage users' Ollama Cloud keys").add_subparsers(
         dest="ollama_key_command", required=True, metavar="ACTION"
     )

@@ -16,10 +16,11 @@ from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 from plugins.ollama_keys import resources, windows
-from plugins.ollama_keys.candidates import stored_state
-from proxy.accounts import AccountError, user_settings
+from plugins.ollama_keys.candidates import preferred_key_id, stored_state
+from plugins.ollama_keys.models import OllamaKeyPreference
+from proxy.accounts import AccountError
 from proxy.security import SecretBox, mask_secret
-from proxy.storage.models import OllamaKey, UpstreamAttempt, UsageRecord, UserSettings
+from proxy.storage.models import OllamaKey, UpstreamAttempt, UsageRecord
 
 MAX_NAME_LENGTH = 100
 MAX_SECRET_LENGTH = 1024
@@ -145,21 +146,17 @@ async def add_key(
 
 async def remove_key(user_id: int, key_id: int) -> None:
     key = await get_key(user_id, key_id)
-    await key.delete()  # the preferred choice, if it was this key, becomes "none" (SET NULL)
+    await key.delete()  # the preferred choice, if it was this key, goes with it (CASCADE)
 
 
 async def set_preferred(user_id: int, key_id: int | None) -> None:
     """Route the user's requests to ``key_id`` first; None: back to the shared upstream."""
     if key_id is not None:
         await get_key(user_id, key_id)
-    settings = await user_settings(user_id)
-    settings.preferred_ollama_key_id = key_id  # type: ignore[attr-defined]
-    await settings.save()
-
-
-async def preferred_key_id(user_id: int) -> int | None:
-    settings = await UserSettings.filter(user_id=user_id).first()
-    return settings.preferred_ollama_key_id if settings else None  # type: ignore[attr-defined]
+    if key_id is None:
+        await OllamaKeyPreference.filter(user_id=user_id).delete()
+    else:
+        await OllamaKeyPreference.update_or_create(defaults={"key_id": key_id}, user_id=user_id)
 
 
 async def move_key(user_id: int, key_id: int, offset: int) -> None:

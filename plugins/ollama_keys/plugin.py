@@ -11,18 +11,22 @@ request_finished     record failed attempts (batched)
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, datetime
+from pathlib import Path
 
 from plugins.ollama_keys import quota
 from plugins.ollama_keys.candidates import KeyInfo
 from plugins.ollama_keys.failures import Kind, classify
 from plugins.ollama_keys.service import OllamaKeysService, Options
 from plugins.ollama_keys.windows import reset_after
-from plugins.shared_upstream import NAME as SHARED, shared_upstream
+from plugins.shared_upstream import NAME as SHARED
+from plugins.shared_upstream import shared_upstream
 from proxy.context import RequestContext, Upstream, UpstreamFailure
 from proxy.errors import APIError
 from proxy.hookspecs import hookimpl
 from proxy.state import AppState
+from proxy.storage.database import PluginModels
 from proxy.storage.models import UpstreamAttempt
 
 NAME = "ollama_keys"
@@ -39,9 +43,9 @@ def _keys(ctx: RequestContext) -> list[KeyInfo]:
 
 
 def _key_of(ctx: RequestContext, upstream: Upstream) -> KeyInfo | None:
-    if upstream.kind != "ollama_key":
+    if upstream.owner != NAME:
         return None
-    return next((k for k in _keys(ctx) if k.id == upstream.ollama_key_id), None)
+    return next((k for k in _keys(ctx) if k.id == upstream.ref), None)
 
 
 def _set_quota_headers(ctx: RequestContext, key: KeyInfo | None) -> None:
@@ -70,13 +74,13 @@ async def shutdown(state: AppState) -> None:
 @hookimpl(tryfirst=True)
 async def select_upstream(ctx: RequestContext) -> list[Upstream] | None:
     principal = ctx.principal
-    if principal is None or principal.preferred_ollama_key_id is None:
+    if principal is None:
         return None
     svc = service(ctx.state)
-    keys = await svc.directory.keys_for(principal.user_id)
-    preferred = next((k for k in keys if k.id == principal.preferred_ollama_key_id), None)
+    keys = await svc.directory.keys_for(principal.user_id)  # cached: no query per request
+    preferred = next((k for k in keys if k.preferred), None)
     if preferred is None:
-        return None  # the preferred key was removed: the shared upstream serves
+        return None  # no preferred key (or it was removed): the shared upstream serves
     ordered = [preferred, *(k for k in keys if k is not preferred)]
     ctx.meta[NAME] = ordered
     now = datetime.now(UTC)
@@ -200,9 +204,22 @@ def request_finished(ctx: RequestContext) -> None:
             UpstreamAttempt(
                 created_at=now,
                 user_id=ctx.user_id,
-                ollama_key_id=upstream.ollama_key_id,
+                ollama_key_id=upstream.ref,
                 upstream=upstream.label[:200],
                 status=failure.status,
                 message=failure.message[:2000],  # scrubbed when the failure was made
             )
         )
+
+
+@hookimpl
+def register_models() -> PluginModels:
+    # The preferred key per user (the keys' own table is still the core's).
+    return PluginModels(modules=("plugins.ollama_keys.models",), migrations=Path(__file__).parent / "migrations")
+
+
+@hookimpl
+def register_commands(subparsers: argparse._SubParsersAction) -> None:
+    from plugins.ollama_keys.cli import add_commands
+
+    add_commands(subparsers)

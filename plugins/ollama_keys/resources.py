@@ -47,7 +47,7 @@ class Lookup:
 
 
 async def _call(http: httpx.AsyncClient, cloud_url: str, secret: str, method: str, path: str) -> Lookup:
-    upstream = Upstream(label="ollama.com", base_url=cloud_url, api_key=secret, kind="ollama_key", is_cloud=True)
+    upstream = Upstream(label="ollama.com", base_url=cloud_url, api_key=secret)
     try:
         status, data = await fetch_json(http, upstream, method, path, {} if method == "POST" else None)
     except httpx.HTTPError as exc:

@@ -11,7 +11,7 @@ from cachetools import TTLCache
 from tortoise.expressions import Q
 
 from plugins.ollama_keys import keys, resources
-from plugins.ollama_keys.candidates import KeyDirectory
+from plugins.ollama_keys.candidates import KeyDirectory, preferred_key_id
 from proxy.storage.models import OllamaKey, UpstreamAttempt
 
 if TYPE_CHECKING:
@@ -103,6 +103,11 @@ class OllamaKeysService:
         await keys.remove_key(user_id, key_id)
         self._changed(user_id, preferred=True)
 
+    async def preferred_key(self, user_id: int) -> OllamaKey | None:
+        """The key the user's requests go to first; None: the shared upstream serves them."""
+        key_id = await preferred_key_id(user_id)
+        return await OllamaKey.filter(id=key_id, user_id=user_id).first() if key_id is not None else None
+
     async def make_preferred(self, user_id: int, key_id: int | None) -> None:
         """``key_id`` None: no preferred key, the shared upstream serves the user."""
         await keys.set_preferred(user_id, key_id)
@@ -142,11 +147,8 @@ class OllamaKeysService:
     # --- internals ---------------------------------------------------------------------------
 
     def _changed(self, user_id: int, *, preferred: bool = False) -> None:
+        # The preference is cached with the key list: other workers follow within list_cache_seconds.
         self.directory.forget(user_id)
-        if preferred:
-            # The preferred key travels in the cached Principal; other workers follow within
-            # security.auth_cache_seconds.
-            self.state.invalidate_auth()
 
     async def _refresh(self, key_id: int) -> None:
         try:

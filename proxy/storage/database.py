@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +17,35 @@ from config.settings import Settings
 MODEL_MODULES = ["proxy.storage.models", "aerich.models"]
 MIGRATIONS_ROOT = Path(migrations.__file__).parent
 DIALECTS = ("sqlite", "postgres")
+CORE_APP = "models"
+
+
+@dataclass(frozen=True)
+class PluginModels:
+    """A plugin's tables, as its ``register_models`` hook declares them.
+
+    ``modules``: the Tortoise model modules. ``migrations``: a folder holding
+    ``sqlite/<plugin name>/`` and ``postgres/<plugin name>/``, each an aerich migration history.
+    """
+
+    modules: tuple[str, ...]
+    migrations: Path
+
+
+@dataclass(frozen=True)
+class ModelApp:
+    """One Tortoise app with its own migration history: the core's (``models``) or a plugin's."""
+
+    name: str
+    modules: tuple[str, ...]
+    migrations: Path  # holds a folder per dialect, each with a folder named after the app
+
+    def location(self, url: str) -> Path:
+        return self.migrations / dialect_of(url)
+
+
+def core_app(root: Path = MIGRATIONS_ROOT) -> ModelApp:
+    return ModelApp(CORE_APP, tuple(MODEL_MODULES), root)
 
 
 def dialect_of(url: str) -> str:
@@ -26,7 +57,11 @@ def dialect_of(url: str) -> str:
     raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:// or postgres://")
 
 
-def tortoise_config(url: str) -> dict[str, Any]:
+def tortoise_config(url: str, plugin_apps: Sequence[ModelApp] = ()) -> dict[str, Any]:
+    """Tortoise's config: the core's app and each plugin's, all on one connection.
+
+    Sharing the connection lets a plugin's model point at the core's (``"models.User"``).
+    """
     if urlsplit(url).scheme == "postgresql":
         url = "postgres" + url[len("postgresql") :]
     # Naming the connection after its dialect keeps tortoise's per-connection query cache from
@@ -34,7 +69,10 @@ def tortoise_config(url: str) -> dict[str, Any]:
     connection = dialect_of(url)
     return {
         "connections": {connection: url},
-        "apps": {"models": {"models": MODEL_MODULES, "default_connection": connection}},
+        "apps": {
+            CORE_APP: {"models": MODEL_MODULES, "default_connection": connection},
+            **{app.name: {"models": list(app.modules), "default_connection": connection} for app in plugin_apps},
+        },
         "use_tz": True,
         "timezone": "UTC",
     }
@@ -79,57 +117,107 @@ def _prepare_sqlite(url: str) -> None:
         _tighten(database.with_name(database.name + suffix), OWNER_ONLY_FILE)
 
 
-async def open_database(settings: Settings) -> None:
-    """Connect this process (or worker) to the database."""
+async def open_database(settings: Settings, plugin_apps: Sequence[ModelApp] = ()) -> None:
+    """Connect this process (or worker) to the database, with the enabled plugins' models."""
     secure_data_dir(settings.data_dir)
     _prepare_sqlite(settings.database_url)
     # The global fallback lets request tasks, which Sanic starts outside this task's context,
     # see the ORM state.
-    await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
+    await Tortoise.init(config=tortoise_config(settings.database_url, plugin_apps), _enable_global_fallback=True)
 
 
 async def close_database() -> None:
     await Tortoise.close_connections()
 
 
-async def migrate(database_url: str, root: Path = MIGRATIONS_ROOT) -> list[str]:
-    """Apply every migration the database lacks; returns the names applied.
+async def migrate(
+    database_url: str, root: Path = MIGRATIONS_ROOT, plugin_apps: Sequence[ModelApp] = ()
+) -> list[str]:
+    """Apply every migration the database lacks, the core's first, then each plugin's.
 
+    Returns the names applied; a plugin's are prefixed with its name (``ollama_keys/0_….py``).
     ``root`` holds a ``<dialect>/models/`` folder per dialect (tests pass a copy holding a prefix
     of the history to build a database at an earlier schema).
     """
     from aerich import Command
 
     _prepare_sqlite(database_url)
-    command = Command(
-        tortoise_config(database_url), app="models", location=str(migrations_dir(database_url, root))
-    )
-    await command.init()
+    config = tortoise_config(database_url, plugin_apps)
+    applied: list[str] = []
     try:
-        return await command.upgrade(run_in_transaction=True)
+        for app in (core_app(root), *plugin_apps):
+            command = Command(config, app=app.name, location=str(app.location(database_url)))
+            await command.init()
+            names = await command.upgrade(run_in_transaction=True)
+            applied += names if app.name == CORE_APP else [f"{app.name}/{name}" for name in names]
     finally:
         await Tortoise.close_connections()
+    return applied
 
 
-async def make_migrations(database_url: str, name: str = "update", root: Path = MIGRATIONS_ROOT) -> str | None:
-    """Write a migration for model changes, for the dialect of ``database_url`` (offline).
+def _reset_aerich() -> None:
+    """aerich collects a diff's operations in class attributes and never clears them: without
+    this, writing both dialects (or several apps) in one process mixes their statements."""
+    from aerich.migrate import Migrate
+
+    for collected in ("upgrade_operators", "downgrade_operators", "_upgrade_fk_m2m_index_operators",
+                      "_downgrade_fk_m2m_index_operators", "_upgrade_m2m", "_downgrade_m2m"):  # fmt: skip
+        setattr(Migrate, collected, [])
+
+
+def _initial_schema(connection: Any, app: str) -> str:
+    """CREATE TABLE IF NOT EXISTS for one app's models only, in foreign-key order.
+
+    aerich's own initial migration holds every app on the connection; a plugin's first migration
+    must create its tables alone (those of the core exist already), and IF NOT EXISTS lets it run
+    on a database where the tables were made before they moved into the plugin.
+    """
+    generator = connection.schema_generator(connection)
+    tables = [generator._get_table_sql(model, safe=True) for model in Tortoise.apps[app].values()]
+    own = {table["table"] for table in tables}
+    created: set[str] = set()
+    ordered: list[str] = []
+    while tables:
+        ready = next(t for t in tables if (t["references"] & own) <= created | {t["table"]})
+        tables.remove(ready)
+        created.add(ready["table"])
+        ordered.append(ready["table_creation_string"])
+        ordered += ready["m2m_tables"]
+    return "\n".join(ordered)
+
+
+async def make_migrations(
+    database_url: str, name: str = "update", root: Path = MIGRATIONS_ROOT, app: ModelApp | None = None,
+    plugin_apps: Sequence[ModelApp] = (),
+) -> str | None:
+    """Write a migration for model changes of ``app`` (the core's by default), for the dialect of
+    ``database_url`` (offline). ``plugin_apps``: the other apps, which ``app`` may point at.
 
     Returns the new file's name, or None when the models match the last migration.
     """
     from aerich import Command
     from aerich.migrate import Migrate
+    from aerich.utils import get_app_connection, get_models_describe
 
-    # aerich collects a diff's operations in class attributes and never clears them: without this,
-    # writing both dialects in one process puts SQLite's statements into the PostgreSQL migration.
-    for collected in ("upgrade_operators", "downgrade_operators", "_upgrade_fk_m2m_index_operators",
-                      "_downgrade_fk_m2m_index_operators", "_upgrade_m2m", "_downgrade_m2m"):  # fmt: skip
-        setattr(Migrate, collected, [])
-    location = migrations_dir(database_url, root)
-    command = Command(tortoise_config(database_url), app="models", location=str(location))
+    _reset_aerich()
+    app = app or core_app(root)
+    others = [other for other in plugin_apps if other.name != app.name]
+    config = tortoise_config(database_url, [*others, *([app] if app.name != CORE_APP else [])])
+    location = app.location(database_url)
+    command = Command(config, app=app.name, location=str(location))
     try:
-        if not any((location / "models").glob("*.py")):
-            await command.init_migrations(safe=True)
-            return sorted(p.name for p in (location / "models").glob("*.py"))[-1]
+        if not any((location / app.name).glob("*.py")):
+            if app.name == CORE_APP:
+                await command.init_migrations(safe=True)
+            else:
+                await Tortoise.init(config=config)
+                await Migrate.init(config, app.name, str(location), offline=True)
+                schema = _initial_schema(get_app_connection(config, app.name), app.name)
+                version = await Migrate.generate_version(offline=True)
+                (location / app.name).mkdir(parents=True, exist_ok=True)
+                text = Migrate.build_migration_file_text(upgrade_sql=schema, models_state=get_models_describe(app.name))
+                (location / app.name / version).write_text(text, encoding="utf-8")
+            return sorted(p.name for p in (location / app.name).glob("*.py"))[-1]
         await command.init(offline=True)
         created = await command.migrate(name, no_input=True, offline=True)
         return created or None

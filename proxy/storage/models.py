@@ -21,24 +21,6 @@ class User(Model):
         table = "users"
 
 
-class AuthThrottle(Model):
-    """Sign-in, registration and password-change attempts per account or client address.
-
-    Shared by every worker and instance; written with one atomic statement per attempt
-    (``dashboard.throttle``). Times are Unix seconds, so the arithmetic is the same in SQL on
-    SQLite and PostgreSQL.
-    """
-
-    key = fields.CharField(max_length=128, primary_key=True)
-    attempts = fields.IntField(default=0)
-    delay = fields.FloatField(default=0)
-    blocked_until = fields.FloatField(default=0)
-    updated_at = fields.FloatField(db_index=True)
-
-    class Meta:
-        table = "auth_throttle"
-
-
 class UserSettings(Model):
     """Per-user choices. Absent row or null fields: the server's defaults apply."""
 
@@ -46,9 +28,6 @@ class UserSettings(Model):
         "models.User", related_name="settings", on_delete=fields.CASCADE, primary_key=True
     )
     selected_model = fields.CharField(max_length=200, null=True)
-    preferred_ollama_key: fields.ForeignKeyNullableRelation[OllamaKey] = fields.ForeignKeyField(
-        "models.OllamaKey", related_name=False, null=True, on_delete=fields.SET_NULL
-    )
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
@@ -152,59 +131,3 @@ class UpstreamAttempt(Model):
 
     class Meta:
         table = "upstream_attempts"
-
-
-class StoredResponse(Model):
-    """A Responses API response kept because the client sent ``store: true``."""
-
-    id = fields.CharField(max_length=64, primary_key=True)
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="stored_responses", on_delete=fields.CASCADE
-    )
-    created_at = fields.DatetimeField(auto_now_add=True)
-    expires_at = fields.DatetimeField(db_index=True)
-    previous_response_id = fields.CharField(max_length=64, null=True)
-    # The upstream conversation up to and including this response, for previous_response_id.
-    messages = fields.JSONField()
-    response = fields.JSONField()
-
-    class Meta:
-        table = "stored_responses"
-
-
-class StoredItem(Model):
-    """One item of a stored response, found by (user, item id) when a request references it.
-
-    Output items, and input items the client sent with an id. One indexed query resolves all
-    ``item_reference`` items of a request. An id may appear in several responses (a client that
-    resends its history): the newest live row wins."""
-
-    id = fields.BigIntField(primary_key=True)
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="stored_items", on_delete=fields.CASCADE
-    )
-    response: fields.ForeignKeyRelation[StoredResponse] = fields.ForeignKeyField(
-        "models.StoredResponse", related_name="items", on_delete=fields.CASCADE
-    )
-    item_id = fields.CharField(max_length=64)
-    expires_at = fields.DatetimeField()  # the response's, so a lookup needs no join
-    item = fields.JSONField()
-
-    class Meta:
-        table = "stored_items"
-        indexes = (("user", "item_id"),)
-
-
-class DashboardSession(Model):
-    """A signed-in browser. The cookie holds a random id; only its hash is stored."""
-
-    id = fields.CharField(max_length=64, primary_key=True)
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="sessions", on_delete=fields.CASCADE
-    )
-    csrf_token = fields.CharField(max_length=64)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    expires_at = fields.DatetimeField(db_index=True)
-
-    class Meta:
-        table = "dashboard_sessions"

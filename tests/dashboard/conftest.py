@@ -12,7 +12,6 @@ import pytest
 from argon2 import PasswordHasher
 
 import proxy.security
-
 from proxy.accounts import create_api_key, create_user
 from proxy.hookspecs import hookimpl
 from proxy.storage.models import ApiKey, OllamaKey, User
@@ -162,6 +161,9 @@ class StubOllamaKeys:
     async def list_keys(self, user_id: int, *, refresh: bool = False) -> list[StubView]:
         keys = await OllamaKey.filter(user_id=user_id).order_by("position", "id")
         return [StubView(k.id, k.name, k.masked) for k in keys]
+
+    async def preferred_key(self, user_id: int) -> None:
+        return None  # a read, not recorded: the stub keeps no preference
 
     async def add(self, user_id: int, name: str, secret: str, *, preferred: bool = False) -> None:
         from proxy.accounts import AccountError

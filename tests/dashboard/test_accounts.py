@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from proxy.storage.models import DashboardSession, User
+from dashboard.models import DashboardSession
+from proxy.storage.models import User
 from tests.dashboard.conftest import PASSWORD, DashboardClient, make_user
 from tests.support.gateway import GatewayServer
 

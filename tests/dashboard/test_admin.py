@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 import redis
 
+from dashboard.models import DashboardSession
 from proxy.auth_events import CHANNEL
-from proxy.storage.models import DashboardSession, User
+from proxy.storage.models import User
 from tests.dashboard.conftest import make_api_key, make_user
 from tests.fake_ollama import FakeOllama
 from tests.support.gateway import GatewayServer

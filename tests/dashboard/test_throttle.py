@@ -14,8 +14,9 @@ import pytest
 from argon2 import PasswordHasher
 
 import proxy.security
+from dashboard.models import AuthThrottle
 from dashboard.throttle import Rule, Throttle, address_key
-from proxy.storage.models import AuthThrottle, User
+from proxy.storage.models import User
 from tests.dashboard.conftest import PASSWORD, DashboardClient, make_user
 from tests.support.gateway import GatewayServer
 

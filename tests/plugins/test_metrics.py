@@ -188,8 +188,8 @@ def test_ollama_key_labels_appear_only_when_the_operator_turns_them_on(start_gat
         assert samples[f'llmgate_requests_total{{mode="bypass",status="200",upstream="{escaped}"}}'] == 1
     else:
         assert "bob" not in text
-        assert samples['llmgate_requests_total{mode="bypass",status="200",upstream="ollama_key"}'] == 1
-        assert samples['llmgate_upstream_attempts_total{upstream="ollama_key",outcome="ok"}'] == 1
+        assert samples['llmgate_requests_total{mode="bypass",status="200",upstream="ollama_keys"}'] == 1
+        assert samples['llmgate_upstream_attempts_total{upstream="ollama_keys",outcome="ok"}'] == 1
 
 
 def test_a_model_name_with_a_newline_cannot_forge_a_log_line(gateway: GatewayServer, fake: FakeOllama,

@@ -34,18 +34,13 @@ def test_no_plaintext_secret_in_the_database_or_logs(start_gateway, fake: FakeOl
 
     if "ollama_keys" in gateway.state.services:
         from plugins.ollama_keys.keys import add_key
-        from proxy.accounts import user_settings
 
         fake.keys[OLLAMA_SECRET] = KeyBehaviour()
 
         async def add() -> None:
             user = await get_user("alice")
-            stored = await add_key(gateway.state.http, gateway.state.secret_box, fake.url, user.id, "mine", OLLAMA_SECRET,
-                                   preferred=True)
-            settings = await user_settings(user.id)
-            if getattr(settings, "preferred_ollama_key_id", None) != stored.id:
-                settings.preferred_ollama_key_id = stored.id  # type: ignore[attr-defined]
-                await settings.save()
+            await add_key(gateway.state.http, gateway.state.secret_box, fake.url, user.id, "mine", OLLAMA_SECRET,
+                          preferred=True)
             await set_selected_model(user.id, "qwen3:8b")
 
         gateway.run(add())

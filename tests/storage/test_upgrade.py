@@ -25,16 +25,19 @@ import pytest
 from tortoise import Tortoise
 from tortoise.models import Model
 
+from config.settings import load_settings
+from dashboard.models import AuthThrottle, DashboardSession
 from plugins.api_key_auth import load_principal
 from plugins.emulator import stored
+from plugins.emulator.models import StoredItem, StoredResponse
+from plugins.ollama_keys.candidates import preferred_key_id
+from plugins.ollama_keys.models import OllamaKeyPreference
+from proxy.plugin_host import build_runner, model_apps
 from proxy.security import SecretBox, display_prefix, hash_api_key, hash_password, new_api_key, verify_password
 from proxy.storage.database import MIGRATIONS_ROOT, dialect_of, migrate, tortoise_config
 from proxy.storage.models import (
     ApiKey,
-    DashboardSession,
     OllamaKey,
-    StoredItem,
-    StoredResponse,
     UpstreamAttempt,
     UsageRecord,
     User,
@@ -43,11 +46,17 @@ from proxy.storage.models import (
 
 HISTORY = {d: sorted(p.name for p in (MIGRATIONS_ROOT / d / "models").glob("*.py")) for d in ("sqlite", "postgres")}
 STEPS = len(HISTORY["sqlite"])  # test_migrations checks both dialects have the same history
+# The built-in plugins' own tables, each with its own history, applied after the core's.
+PLUGIN_APPS = model_apps(build_runner(load_settings(env={}))[0])
+PLUGIN_HISTORY = {
+    d: [f"{app.name}/{p.name}" for app in PLUGIN_APPS for p in sorted((app.location(f"{d}://") / app.name).glob("*.py"))]
+    for d in ("sqlite", "postgres")
+}
 PASSWORD = "correct horse battery staple"
 OLLAMA_SECRET = "ollama-secret-0123456789abcdef"
 SECRET_BOX = SecretBox(b"upgrade-test-secret-key-0123456789")
 # Values for columns that existed in an older schema but no longer map to a model field:
-# {table: {column: value}}. Empty while no migration has dropped or renamed a column.
+# {table: {column: value}}; ``populate`` fills it (the values depend on rows it writes).
 OLD_COLUMNS: dict[str, dict[str, Any]] = {}
 
 
@@ -84,7 +93,8 @@ async def insert_present(instance: Model, present: set[str], force_columns: bool
     """Insert ``instance`` with the columns that exist; returns the field names written."""
     meta = instance._meta
     projection = meta.fields_db_projection
-    if not force_columns and set(projection.values()) <= present:
+    old_columns = set(OLD_COLUMNS.get(meta.db_table, {})) & present
+    if not force_columns and not old_columns and set(projection.values()) <= present:
         await instance.save(force_create=True)
         return list(projection)
     connection = meta.db
@@ -127,8 +137,9 @@ async def populate(url: str, force_columns: bool) -> tuple[list[tuple[Model, lis
         usage={"session": {"used_percent": 99.5, "resets_at": "2026-01-01T00:00:00Z"}, "weekly": None},
         usage_fetched_at=now, usage_next_fetch_at=now + timedelta(minutes=10),
     ))  # fmt: skip
-    await add(UserSettings(user_id=alice.id, selected_model="gpt-oss:120b",
-                           preferred_ollama_key_id=ollama.id if ollama else None))
+    # The preference was a column of user_settings until the ollama_keys plugin took it over.
+    OLD_COLUMNS["user_settings"] = {"preferred_ollama_key_id": ollama.id if ollama else None}
+    await add(UserSettings(user_id=alice.id, selected_model="gpt-oss:120b"))
     key = await add(ApiKey(user_id=alice.id, name="laptop", mode="bypass", prefix=display_prefix(api_secret),
                            key_hash=hash_api_key(api_secret), last_used_at=now))
     await add(ApiKey(user_id=alice.id, name="old", mode="emulator", prefix=display_prefix(revoked_secret),
@@ -152,13 +163,15 @@ async def populate(url: str, force_columns: bool) -> tuple[list[tuple[Model, lis
         await add(StoredItem(user_id=alice.id, response_id=kept.id, item_id="msg_upgrade",
                              expires_at=kept.expires_at, item=message))
     await add(DashboardSession(id="a" * 64, user_id=alice.id, csrf_token="c" * 64, expires_at=now + timedelta(days=1)))
+    await add(AuthThrottle(key="user:alice", attempts=3, delay=2.5, blocked_until=now.timestamp() + 60,
+                           updated_at=now.timestamp()))
     return written, {"api_key": api_secret, "revoked": revoked_secret}
 
 
 async def _at_prefix(url: str, root: Path, count: int, force_columns: bool) -> tuple[list[tuple[type[Model], Any, dict[str, Any]]], dict[str, str]]:
     applied = await migrate(url, root=root)
     assert applied == HISTORY[dialect_of(url)][:count]
-    await Tortoise.init(config=tortoise_config(url))
+    await Tortoise.init(config=tortoise_config(url, PLUGIN_APPS))
     try:
         written, secrets = await populate(url, force_columns)
         # What each row must still hold: the values as the model instance has them.
@@ -170,9 +183,9 @@ async def _at_prefix(url: str, root: Path, count: int, force_columns: bool) -> t
 
 async def _after_upgrade(url: str, count: int, expected: list[tuple[type[Model], Any, dict[str, Any]]],
                          secrets: dict[str, str]) -> None:
-    applied = await migrate(url)
-    assert applied == HISTORY[dialect_of(url)][count:]
-    await Tortoise.init(config=tortoise_config(url))
+    applied = await migrate(url, plugin_apps=PLUGIN_APPS)
+    assert applied == HISTORY[dialect_of(url)][count:] + PLUGIN_HISTORY[dialect_of(url)]
+    await Tortoise.init(config=tortoise_config(url, PLUGIN_APPS))
     try:
         per_model: dict[type[Model], int] = {}
         for model, pk, values in expected:
@@ -192,6 +205,8 @@ async def _after_upgrade(url: str, count: int, expected: list[tuple[type[Model],
         if OllamaKey in per_model:
             key = await OllamaKey.get(user_id=alice.id, name="personal")
             assert SECRET_BOX.decrypt(key.secret_encrypted) == OLLAMA_SECRET
+            # The preferred key moved from user_settings into the ollama_keys plugin's table.
+            assert await preferred_key_id(alice.id) == key.id
         if StoredResponse in per_model:
             response = await stored.fetch(alice.id, "resp_upgrade")
             assert response is not None and response["output"][0]["content"][0]["text"] == "héllo ✓"
@@ -201,7 +216,7 @@ async def _after_upgrade(url: str, count: int, expected: list[tuple[type[Model],
             assert items == {"msg_upgrade": response["output"][0]}
         # Every current table is readable through its model.
         for model in (User, UserSettings, ApiKey, OllamaKey, UsageRecord, UpstreamAttempt, StoredResponse, StoredItem,
-                      DashboardSession):
+                      DashboardSession, AuthThrottle, OllamaKeyPreference):
             await model.all().limit(5)
     finally:
         await Tortoise.close_connections()
@@ -221,5 +236,6 @@ def test_populated_database_upgrades_without_loss(database_url: str, tmp_path: P
     assert {m for m, _, _ in expected} >= {User, ApiKey}
     if count == STEPS:
         assert {m for m, _, _ in expected} == {User, UserSettings, ApiKey, OllamaKey, UsageRecord,
-                                               UpstreamAttempt, StoredResponse, StoredItem, DashboardSession}
+                                               UpstreamAttempt, StoredResponse, StoredItem, DashboardSession,
+                                               AuthThrottle}
     asyncio.run(_after_upgrade(database_url, count, expected, secrets))

@@ -15,6 +15,7 @@ from typing import Any
 from config.settings import Settings
 from proxy.app import create_app
 from proxy.connections import GatewayProtocol
+from proxy.plugin_host import model_apps
 from proxy.state import AppState
 from proxy.storage.database import migrate
 
@@ -59,7 +60,7 @@ class GatewayServer:
         return self
 
     async def _start(self) -> None:
-        await migrate(self.settings.database_url)
+        await migrate(self.settings.database_url, plugin_apps=model_apps(self.app.ctx.state.runner))
         self._server = await self.app.create_server(
             host="127.0.0.1", port=self.port, return_asyncio_server=True, access_log=False,
             protocol=GatewayProtocol,

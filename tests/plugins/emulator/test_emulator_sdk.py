@@ -393,7 +393,7 @@ def test_stored_responses(start_gateway, database_url: str, fake: FakeOllama) ->
 
 def test_expired_responses_are_purged(start_gateway, fake: FakeOllama) -> None:
     from plugins.emulator import stored
-    from proxy.storage.models import StoredResponse
+    from plugins.emulator.models import StoredResponse
 
     gateway = emulator(start_gateway, store_retention_hours=0.01)
     client = sdk(gateway, make_key(gateway, mode="emulator"))

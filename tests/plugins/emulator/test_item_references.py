@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from plugins.emulator import stored
-from proxy.storage.models import StoredItem, StoredResponse
+from plugins.emulator.models import StoredItem, StoredResponse
 from tests.fake_ollama import FakeOllama, Reply
 from tests.plugins.emulator.test_emulator_sdk import APPLY_PATCH_TOOL, PATCH, WEATHER_TOOL, emulator, sdk
 from tests.support.accounts import make_key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from proxy.cli import main
 from tests.fake_ollama import FakeOllama, KeyBehaviour
 
 SECRET = "cli-secret-key-abcd-9876"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -88,3 +90,15 @@ def test_a_label_in_another_script_is_kept(cli) -> None:
     code, _, err = cli("ollama-key", "add", "alice", "--name", "ключ 🔑", "--key-stdin", stdin=SECRET + "\n")
     assert code == 0, err
     assert "ключ 🔑" in cli("ollama-key", "list", "alice")[1]
+
+
+def test_the_ollama_key_command_is_the_plugins_own_without_a_cycle() -> None:
+    """The plugin's CLI needs only the shared helpers, never the core's command module."""
+    probe = "import sys, plugins.ollama_keys.cli; print('proxy.cli' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "False"
+    from proxy.cli import CORE_COMMANDS, build_parser
+
+    assert "ollama-key" not in CORE_COMMANDS
+    with pytest.raises(SystemExit):  # without the plugin there is no such command
+        build_parser(None).parse_args(["ollama-key", "list", "alice"])

@@ -1,0 +1,46 @@
+"""The dashboard's tables: signed-in browsers and sign-in throttles.
+
+A Tortoise app of its own (``dashboard``), migrated from ``dashboard/migrations``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from proxy.storage.models import User
+
+
+class AuthThrottle(Model):
+    """Sign-in, registration and password-change attempts per account or client address.
+
+    Shared by every worker and instance; written with one atomic statement per attempt
+    (``dashboard.throttle``). Times are Unix seconds, so the arithmetic is the same in SQL on
+    SQLite and PostgreSQL.
+    """
+
+    key = fields.CharField(max_length=128, primary_key=True)
+    attempts = fields.IntField(default=0)
+    delay = fields.FloatField(default=0)
+    blocked_until = fields.FloatField(default=0)
+    updated_at = fields.FloatField(db_index=True)
+
+    class Meta:
+        table = "auth_throttle"
+
+
+class DashboardSession(Model):
+    """A signed-in browser. The cookie holds a random id; only its hash is stored."""
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    csrf_token = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "dashboard_sessions"
