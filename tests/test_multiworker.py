@@ -5,9 +5,11 @@ Each gateway here is a real subprocess; the fake Ollama runs in the test process
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -239,3 +241,71 @@ def test_sign_in_throttle_holds_across_workers(tmp_path: Path, fake: FakeOllama)
     finally:
         served.stop()
     assert statuses.count(401) <= 5 and statuses.count(429) == 30 - statuses.count(401), statuses
+
+
+def _scrape(gateway: Served) -> tuple[str, dict[str, float]]:
+    """(the pid of the worker that answered, its sample lines as {'name{labels}': value})."""
+    with httpx.Client(timeout=10) as client:  # a new connection: any worker may answer
+        text = client.get(gateway.url + "/metrics").text
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    pid = re.search(r'llmgate_worker_info\{pid="(\d+)"\}', text)
+    assert pid, text
+    return pid.group(1), samples
+
+
+def _served_per_worker(run_dir: Path) -> dict[str, float]:
+    """Successful bypass requests counted in each worker's own file, read directly."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    served: dict[str, float] = {}
+    for path in run_dir.glob("counter_*.db"):
+        pid = path.stem.removeprefix("counter_")
+        for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(path)):
+            _metric, sample, labels, _help = json.loads(key)
+            if sample == "llmgate_requests_total" and labels.get("status") == "200":
+                served[pid] = served.get(pid, 0) + value
+    return served
+
+
+OK = 'llmgate_requests_total{mode="bypass",status="200",upstream="shared"}'
+
+
+def test_every_scrape_reports_all_workers(tmp_path: Path, fake: FakeOllama, served: list[Served]) -> None:
+    env = gateway_env(tmp_path, fake)
+    key = new_key(env)
+    gateway = Served(env, workers=2, log=tmp_path / "serve.log")
+    served.append(gateway)
+    # The workers' values live in a fresh owner-only directory under the data dir.
+    metrics_root = tmp_path / "data" / "metrics"
+    [run_dir] = metrics_root.iterdir()
+    assert stat.S_IMODE(metrics_root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+    sent = 0
+    answered_scrapes: set[str] = set()
+    previous: dict[str, float] = {}
+    deadline = time.monotonic() + 30
+    while len(answered_scrapes) < 2 or len(_served_per_worker(run_dir)) < 2:
+        assert time.monotonic() < deadline, f"scrapes answered by {answered_scrapes}, requests served by " \
+                                            f"{_served_per_worker(run_dir)}"
+        assert gateway.chat(key).status_code == 200
+        sent += 1
+        pid, samples = _scrape(gateway)
+        answered_scrapes.add(pid)
+        # Whichever worker answers, the count is every request the instance served...
+        assert samples[OK] == sent, (pid, samples[OK], sent)
+        assert samples["llmgate_workers"] == 2 and samples["llmgate_open_streams"] == 0
+        # ...and no counter of the instance goes down from one scrape to the next.
+        for name, value in previous.items():
+            if "_total" in name or name.endswith(("_count", "_sum")) or "_bucket{" in name:
+                assert samples.get(name, 0) >= value, (name, value, samples.get(name))
+        previous = samples
+    per_worker = _served_per_worker(run_dir)
+    assert len(per_worker) == 2 and sum(per_worker.values()) == sent  # each served some; the sum is all
+    assert previous['llmgate_request_duration_seconds_count{mode="bypass"}'] == sent
+    assert previous['llmgate_tokens_total{direction="output",mode="bypass"}'] > 0
+    gateway.stop()
+    assert not run_dir.exists()  # removed when the instance stops; the next run starts from zero
