@@ -54,8 +54,10 @@ def new_key(env: dict[str, str], username: str = "alice") -> str:
 class Served:
     """``llmgate serve`` in a subprocess; stopped with SIGTERM like a service manager does."""
 
-    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], workers: int, log: Path, port: int | None = None) -> None:
+        self.env = env
+        self.workers = workers
+        self.port = port or free_port()
         self.log = log
         env = {**env, "LLMGATE_PORT": str(self.port), "LLMGATE_WORKERS": str(workers)}
         self.process = subprocess.Popen([sys.executable, "-m", "proxy.cli", "serve"], env=env, cwd=ROOT,
