@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import prometheus_client
@@ -204,12 +205,25 @@ def _forget_dead_workers(path: str) -> None:
         if match is None:
             continue
         pid = int(match.group(1))
+        if not _running(pid):
+            multiprocess.mark_process_dead(pid, path)
+
+
+def _running(pid: int) -> bool:
+    """False for a process that is gone, also one that died and awaits its parent (a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel, which counts a zombie as alive
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            multiprocess.mark_process_dead(pid, path)
+            return False
         except PermissionError:
-            pass  # alive, someone else's
+            pass
+        return True
+    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
 
 
 def _label(value: str) -> str:

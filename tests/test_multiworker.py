@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fake_ollama import FakeOllama
+from tests.fake_ollama import FakeOllama, Reply
 from tests.support.databases import PG_SKIP_REASON, create_pg_database, drop_pg_database, pg_admin_url
 from tests.support.gateway import free_port
 
@@ -311,3 +312,47 @@ def test_every_scrape_reports_all_workers(tmp_path: Path, fake: FakeOllama, serv
     assert previous['llmgate_tokens_total{direction="output",mode="bypass"}'] > 0
     gateway.stop()
     assert not run_dir.exists()  # removed when the instance stops; the next run starts from zero
+
+
+def _open_streams_per_worker(run_dir: Path) -> dict[int, float]:
+    from prometheus_client.mmap_dict import MmapedDict
+
+    held: dict[int, float] = {}
+    for path in run_dir.glob("gauge_livesum_*.db"):
+        for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(path)):
+            if json.loads(key)[1] == "llmgate_open_streams":
+                held[int(path.stem.rpartition("_")[2])] = value
+    return held
+
+
+def test_a_killed_worker_keeps_its_counts_and_drops_its_gauges(
+    tmp_path: Path, fake: FakeOllama, served: list[Served]
+) -> None:
+    env = gateway_env(tmp_path, fake)
+    key = new_key(env)
+    gateway = Served(env, workers=2, log=tmp_path / "serve.log")
+    served.append(gateway)
+    [run_dir] = (tmp_path / "data" / "metrics").iterdir()
+    sent = 0
+    deadline = time.monotonic() + 30
+    while len(_served_per_worker(run_dir)) < 2:
+        assert time.monotonic() < deadline, "one worker served every request"
+        assert gateway.chat(key).status_code == 200
+        sent += 1
+    fake.queue(Reply(content="word " * 200, chunk_delay=0.1))  # a stream lasting ~20 s
+    with httpx.Client(timeout=10) as client, client.stream(
+        "POST", gateway.url + "/v1/chat/completions", json={**CHAT, "stream": True},
+        headers={"authorization": f"Bearer {key}"},
+    ) as stream:  # fmt: skip
+        lines = stream.iter_lines()
+        deadline = time.monotonic() + 10
+        while not (holders := [pid for pid, count in _open_streams_per_worker(run_dir).items() if count == 1]):
+            assert time.monotonic() < deadline, "the open stream never showed in a worker's file"
+            next(lines)
+        [holder] = holders
+        assert _scrape(gateway)[1]["llmgate_open_streams"] == 1
+        os.kill(holder, signal.SIGKILL)  # no shutdown hook runs: it cannot mark itself gone
+    # Only the other worker answers now; the killed one's requests still count, its stream does not.
+    _pid, samples = _scrape(gateway)
+    assert samples[OK] == sent
+    assert samples["llmgate_open_streams"] == 0 and samples["llmgate_workers"] == 1
