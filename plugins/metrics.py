@@ -183,7 +183,7 @@ class Metrics:
         else:
             _forget_dead_workers(self.shared_dir)
             registry = CollectorRegistry(auto_describe=False)
-            multiprocess.MultiProcessCollector(registry, path=self.shared_dir)
+            registry.register(_InstanceCollector(self.shared_dir))
             body = generate_latest(registry)
         # Which worker answered: the one series that is this process's own.
         return body + (
@@ -196,6 +196,18 @@ class Metrics:
         """This worker's gauges leave the sums (its counters stay: they were counted)."""
         if self.shared_dir is not None:
             multiprocess.mark_process_dead(os.getpid(), self.shared_dir)
+
+
+class _InstanceCollector:
+    """Every worker's files added up, as prometheus_client's MultiProcessCollector does, leaving out
+    a file a starting worker has created but not yet sized (reading it would fail the scrape)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self) -> Any:
+        files = [name for name in glob.glob(os.path.join(self.path, "*.db")) if os.path.getsize(name) > 0]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
 
 
 def _forget_dead_workers(path: str) -> None:

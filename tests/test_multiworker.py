@@ -266,6 +266,8 @@ def _served_per_worker(run_dir: Path) -> dict[str, float]:
 
     served: dict[str, float] = {}
     for path in run_dir.glob("counter_*.db"):
+        if not path.stat().st_size:
+            continue  # a worker creating it this instant
         pid = path.stem.removeprefix("counter_")
         for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(path)):
             _metric, sample, labels, _help = json.loads(key)
@@ -287,6 +289,10 @@ def test_every_scrape_reports_all_workers(tmp_path: Path, fake: FakeOllama, serv
     [run_dir] = metrics_root.iterdir()
     assert stat.S_IMODE(metrics_root.stat().st_mode) == 0o700
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+    deadline = time.monotonic() + 30
+    while _scrape(gateway)[1]["llmgate_workers"] < 2:  # ready means one worker is; the other follows
+        assert time.monotonic() < deadline, "the second worker never started"
+        time.sleep(0.1)
     sent = 0
     answered_scrapes: set[str] = set()
     previous: dict[str, float] = {}
@@ -319,6 +325,8 @@ def _open_streams_per_worker(run_dir: Path) -> dict[int, float]:
 
     held: dict[int, float] = {}
     for path in run_dir.glob("gauge_livesum_*.db"):
+        if not path.stat().st_size:
+            continue
         for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(path)):
             if json.loads(key)[1] == "llmgate_open_streams":
                 held[int(path.stem.rpartition("_")[2])] = value

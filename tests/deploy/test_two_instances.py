@@ -203,7 +203,8 @@ def test_a_stream_is_relayed_as_it_comes(deployment: Deployment, fake: FakeOllam
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         content = ""
-        for line in response.iter_lines():
+        lines = response.iter_lines()  # held: a dropped iterator would close the connection now
+        for line in lines:
             if line.startswith("data: {"):
                 choice = json.loads(line.removeprefix("data: "))["choices"][0]
                 content += choice["delta"].get("content") or ""
