@@ -1,10 +1,16 @@
-"""``GET /metrics`` in Prometheus text format, and one log line per request.
+"""``GET /metrics`` in Prometheus text for the whole instance, and one log line per request.
 
-Per request the hot path costs a few dict updates and, when the ``llmgate.requests`` logger is
-enabled for INFO, one preformatted line handed to the loop with ``call_soon``, so it is written
-after the response rather than before it. Everything else (rendering the exposition) happens
-when Prometheus scrapes. Counters live in the worker process: with several workers each scrape
-sees the worker that answered it (see docs/deploy.md).
+Values are kept by ``prometheus_client``. With one process they live in memory; with
+``--workers N`` the main process gives every worker one private directory (``PROMETHEUS_MULTIPROC_DIR``,
+see ``proxy/metrics_dir.py``) and each worker writes its values to its own memory-mapped files there,
+so whichever worker answers a scrape adds up every worker's files: the figures are the instance's,
+and counters of a worker that exits stay in the sum, so they never go down between scrapes.
+
+Per request the hot path costs a handful of counter increments on label children cached here (each
+a float add under a lock; with several workers also a write into a memory-mapped page, no file
+I/O; about 14 µs per request in all, measured in docs/benchmarks.md), and, when the ``llmgate.requests`` logger is enabled for INFO, one preformatted line handed to the
+loop with ``call_soon``, so it is written after the response rather than before it. Rendering the
+exposition happens when Prometheus scrapes.
 
 Who may scrape: with ``token`` set (``LLMGATE_METRICS_TOKEN``), whoever sends ``Authorization: Bearer
 <token>`` (compared in constant time); without it, only clients on loopback (``request.client_ip``, so
@@ -23,17 +29,28 @@ Settings, ``[plugins.metrics]``: ``token``, ``user_labels`` (default false) and 
 from __future__ import annotations
 
 import asyncio
+import glob
 import hmac
 import ipaddress
 import logging
 import os
+import re
 import time
-from bisect import bisect_left
-from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import prometheus_client
 from cachetools import TTLCache
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
@@ -41,6 +58,7 @@ from config.settings import Settings
 from proxy.context import RequestContext, Upstream
 from proxy.hookspecs import hookimpl
 from proxy.logtext import log_value
+from proxy.metrics_dir import MULTIPROC_ENV
 from proxy.state import AppState
 
 NAME = "metrics"
@@ -50,41 +68,92 @@ request_log = logging.getLogger("llmgate.requests")
 # last as long as the generation.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _OPEN = "metrics.open_stream"
-# The series of every user's Ollama key when user_labels is off.
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w*?_(\d+)\.db$")
+
+# A counter's *_created series doubles the output and means little here: an instance's counters
+# start together.
+prometheus_client.disable_created_metrics()
+
+
+def shared_dir() -> str | None:
+    """The directory the workers of this instance share, when values are kept in files there.
+
+    prometheus_client picks memory or files when it is first imported; both must agree.
+    """
+    path = os.environ.get(MULTIPROC_ENV)
+    return path if path and values.ValueClass is not values.MutexValue else None
 
 
 class CountingCache(TTLCache):  # type: ignore[type-arg]
-    """The auth cache, counting hits and misses (one extra frame per lookup)."""
+    """The auth cache, counting hits and misses and its size (one extra frame per lookup)."""
 
-    def __init__(self, maxsize: int, ttl: float) -> None:
+    def __init__(self, maxsize: int, ttl: float, metrics: Metrics) -> None:
         super().__init__(maxsize=maxsize, ttl=ttl)
-        self.hits = 0
-        self.misses = 0
+        self._hit = metrics.auth_lookups.labels("hit")
+        self._miss = metrics.auth_lookups.labels("miss")
+        self._entries = metrics.auth_entries
 
     def __getitem__(self, key: Any) -> Any:
         try:
             value = super().__getitem__(key)
         except KeyError:
-            self.misses += 1
+            self._miss.inc()
             raise
-        self.hits += 1
+        self._hit.inc()
         return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)  # expires old entries first, so the size is current
+        self._entries.set(len(self))
 
 
 class Metrics:
+    """One worker's metric objects; ``render`` reports the instance."""
+
     def __init__(self, user_labels: bool = False) -> None:
         self.user_labels = user_labels
-        self.started = time.time()
-        self.requests: defaultdict[tuple[str, int, str], int] = defaultdict(int)
-        # mode -> [bucket counts..., +Inf count, sum]
-        self.durations: dict[str, list[float]] = {}
-        self.attempts: defaultdict[tuple[str, str], int] = defaultdict(int)  # (upstream, outcome)
-        self.failovers: defaultdict[str, int] = defaultdict(int)  # mode
-        self.tokens: defaultdict[tuple[str, str], int] = defaultdict(int)  # (mode, direction)
-        self.open_streams = 0
-        self.auth_cache: CountingCache | None = None
-        # Families other plugins render themselves (rate_limits: Redis health), by plugin name.
+        self.shared_dir = shared_dir()
+        # Per app, not prometheus_client's global registry: tests run many apps in one process.
+        self.registry = registry = CollectorRegistry(auto_describe=False)
+        self.requests = Counter("llmgate_requests_total", "API requests by mode, status and serving upstream.",
+                                ["mode", "status", "upstream"], registry=registry)
+        self.durations = Histogram("llmgate_request_duration_seconds",
+                                   "Time from request to the end of the answer, by mode.",
+                                   ["mode"], buckets=BUCKETS, registry=registry)
+        self.attempts = Counter("llmgate_upstream_attempts_total", "Requests sent upstream, by upstream and outcome.",
+                                ["upstream", "outcome"], registry=registry)
+        self.failovers = Counter("llmgate_upstream_failovers_total",
+                                 "Times a request moved on to its next upstream candidate.", ["mode"], registry=registry)
+        self.tokens = Counter("llmgate_tokens_total", "Tokens the upstream reported, by mode and direction.",
+                              ["mode", "direction"], registry=registry)
+        self.open_streams = Gauge("llmgate_open_streams", "Streaming answers in progress in this instance.",
+                                  registry=registry, multiprocess_mode="livesum")
+        self.auth_lookups = Counter("llmgate_auth_cache_lookups_total", "API key lookups in the auth cache, by result.",
+                                    ["result"], registry=registry)
+        self.auth_entries = Gauge("llmgate_auth_cache_entries",
+                                  "API keys (known and unknown) held in the auth caches of the running workers.",
+                                  registry=registry, multiprocess_mode="livesum")
+        self.workers = Gauge("llmgate_workers", "Worker processes serving in this instance.",
+                             registry=registry, multiprocess_mode="livesum")
+        self.start_time = Gauge("llmgate_process_start_time_seconds",
+                                "When this instance started (Unix time; its first worker's start).",
+                                registry=registry, multiprocess_mode="min")
+        self.auth_lookups.labels("hit")
+        self.auth_lookups.labels("miss")
+        self.workers.set(1)
+        self.start_time.set(time.time())
+        # Families other plugins render themselves (rate_limits: Redis health), by plugin name; the
+        # answering worker's view, like llmgate_worker_info.
         self.sections: dict[str, Callable[[], list[str]]] = {}
+        # Label children by their label values: .labels() takes a lock and builds a tuple each call.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: Any) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*(_label(str(value)) for value in labels))
+        return child
 
     def label(self, upstream: Upstream | None) -> str:
         if upstream is None:
@@ -97,75 +166,90 @@ class Metrics:
     def observe(self, ctx: RequestContext, seconds: float) -> None:
         mode = ctx.mode or "none"
         upstream = self.label(ctx.upstream)
-        self.requests[(mode, ctx.status, upstream)] += 1
-        row = self.durations.get(mode)
-        if row is None:
-            row = self.durations[mode] = [0.0] * (len(BUCKETS) + 2)
-        row[bisect_left(BUCKETS, seconds)] += 1
-        row[-1] += seconds
+        self._child(self.requests, mode, ctx.status, upstream).inc()
+        self._child(self.durations, mode).observe(seconds)
         failures = ctx.failures
         if failures:
             for failure in failures:
-                self.attempts[(self.label(failure.upstream), "failed")] += 1
+                self._child(self.attempts, self.label(failure.upstream), "failed").inc()
             # Each failure that was followed by another attempt is a failover.
-            self.failovers[mode] += len(failures) if ctx.upstream else len(failures) - 1
+            self._child(self.failovers, mode).inc(len(failures) if ctx.upstream else len(failures) - 1)
         if ctx.upstream is not None:
-            self.attempts[(upstream, "ok")] += 1
+            self._child(self.attempts, upstream, "ok").inc()
         usage = ctx.usage
         if usage.input_tokens or usage.output_tokens:
-            self.tokens[(mode, "input")] += usage.input_tokens
-            self.tokens[(mode, "output")] += usage.output_tokens
+            self._child(self.tokens, mode, "input").inc(usage.input_tokens)
+            self._child(self.tokens, mode, "output").inc(usage.output_tokens)
 
     def render(self) -> bytes:
-        out: list[str] = []
+        if self.shared_dir is None:
+            body = generate_latest(self.registry)
+        else:
+            _forget_dead_workers(self.shared_dir)
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(_InstanceCollector(self.shared_dir))
+            body = generate_latest(registry)
+        for section in self.sections.values():
+            lines = section()
+            if lines:
+                body += ("\n".join(lines) + "\n").encode()
+        # Which worker answered: the one series that is this process's own.
+        return body + (
+            "# HELP llmgate_worker_info The worker process that answered this scrape.\n"
+            "# TYPE llmgate_worker_info gauge\n"
+            f'llmgate_worker_info{{pid="{os.getpid()}"}} 1.0\n'
+        ).encode()
 
-        def family(name: str, kind: str, text: str) -> None:
-            out.append(f"# HELP {name} {text}")
-            out.append(f"# TYPE {name} {kind}")
-
-        family("llmgate_requests_total", "counter", "API requests by mode, status and serving upstream.")
-        for (mode, status, upstream), count in sorted(self.requests.items()):
-            out.append(f'llmgate_requests_total{{mode="{mode}",status="{status}",upstream="{_esc(upstream)}"}} {count}')
-        family("llmgate_request_duration_seconds", "histogram", "Time from request to the end of the answer, by mode.")
-        for mode, row in sorted(self.durations.items()):
-            cumulative = 0.0
-            for bound, count in zip(BUCKETS, row, strict=False):
-                cumulative += count
-                out.append(f'llmgate_request_duration_seconds_bucket{{mode="{mode}",le="{bound}"}} {cumulative:.0f}')
-            cumulative += row[len(BUCKETS)]
-            out.append(f'llmgate_request_duration_seconds_bucket{{mode="{mode}",le="+Inf"}} {cumulative:.0f}')
-            out.append(f'llmgate_request_duration_seconds_sum{{mode="{mode}"}} {row[-1]:.6f}')
-            out.append(f'llmgate_request_duration_seconds_count{{mode="{mode}"}} {cumulative:.0f}')
-        family("llmgate_upstream_attempts_total", "counter", "Requests sent upstream, by upstream and outcome.")
-        for (upstream, outcome), count in sorted(self.attempts.items()):
-            out.append(f'llmgate_upstream_attempts_total{{upstream="{_esc(upstream)}",outcome="{outcome}"}} {count}')
-        family("llmgate_upstream_failovers_total", "counter", "Times a request moved on to its next upstream candidate.")
-        for mode, count in sorted(self.failovers.items()):
-            out.append(f'llmgate_upstream_failovers_total{{mode="{mode}"}} {count}')
-        family("llmgate_tokens_total", "counter", "Tokens the upstream reported, by mode and direction.")
-        for (mode, direction), count in sorted(self.tokens.items()):
-            out.append(f'llmgate_tokens_total{{mode="{mode}",direction="{direction}"}} {count}')
-        family("llmgate_open_streams", "gauge", "Streaming answers in progress in this worker.")
-        out.append(f"llmgate_open_streams {self.open_streams}")
-        if self.auth_cache is not None:
-            family("llmgate_auth_cache_lookups_total", "counter", "API key lookups in the auth cache, by result.")
-            out.append(f'llmgate_auth_cache_lookups_total{{result="hit"}} {self.auth_cache.hits}')
-            out.append(f'llmgate_auth_cache_lookups_total{{result="miss"}} {self.auth_cache.misses}')
-            family("llmgate_auth_cache_entries", "gauge", "API keys (known and unknown) held in the auth cache.")
-            out.append(f"llmgate_auth_cache_entries {len(self.auth_cache)}")
-        for lines in self.sections.values():
-            out.extend(lines())
-        family("llmgate_worker_info", "gauge", "The worker process that answered this scrape.")
-        out.append(f'llmgate_worker_info{{pid="{os.getpid()}"}} 1')
-        family("llmgate_process_start_time_seconds", "gauge", "When this worker started (Unix time).")
-        out.append(f"llmgate_process_start_time_seconds {self.started:.3f}")
-        return ("\n".join(out) + "\n").encode()
+    def worker_stopped(self) -> None:
+        """This worker's gauges leave the sums (its counters stay: they were counted)."""
+        if self.shared_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), self.shared_dir)
 
 
-def _esc(value: str) -> str:
-    """A Prometheus label value: backslash, quote and newline escaped; a carriage return would end
-    the sample line for some parsers, so it becomes a space."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", " ")
+class _InstanceCollector:
+    """Every worker's files added up, as prometheus_client's MultiProcessCollector does, leaving out
+    a file a starting worker has created but not yet sized (reading it would fail the scrape)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self) -> Any:
+        files = [name for name in glob.glob(os.path.join(self.path, "*.db")) if os.path.getsize(name) > 0]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
+
+
+def _forget_dead_workers(path: str) -> None:
+    """A worker that crashed never marked itself dead: drop its live gauges (open streams)."""
+    for name in glob.glob(os.path.join(path, "gauge_live*_*.db")):
+        match = _LIVE_GAUGE_FILE.search(name)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        if not _running(pid):
+            multiprocess.mark_process_dead(pid, path)
+
+
+def _running(pid: int) -> bool:
+    """False for a process that is gone, also one that died and awaits its parent (a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel, which counts a zombie as alive
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
+
+
+def _label(value: str) -> str:
+    """prometheus_client escapes backslash, quote and newline; a carriage return would end the
+    sample line for some parsers, so it becomes a space."""
+    return value.replace("\r", " ")
 
 
 def log_line(ctx: RequestContext, seconds: float) -> str:
@@ -205,14 +289,19 @@ def startup(state: AppState) -> None:
     metrics = _metrics(state)
     old = state.auth_cache
     # No request has been served yet, so nothing cached is lost by the swap.
-    metrics.auth_cache = state.auth_cache = CountingCache(maxsize=old.maxsize, ttl=old.ttl)
+    state.auth_cache = CountingCache(maxsize=old.maxsize, ttl=old.ttl, metrics=metrics)
+
+
+@hookimpl
+def shutdown(state: AppState) -> None:
+    _metrics(state).worker_stopped()
 
 
 @hookimpl
 def upstream_chosen(ctx: RequestContext, upstream: Upstream) -> None:
     if ctx.stream and _OPEN not in ctx.meta:
         ctx.meta[_OPEN] = True
-        _metrics(ctx.state).open_streams += 1
+        _metrics(ctx.state).open_streams.inc()
 
 
 @hookimpl
@@ -220,7 +309,7 @@ def request_finished(ctx: RequestContext) -> None:
     seconds = time.perf_counter() - ctx.started
     metrics = _metrics(ctx.state)
     if ctx.meta.pop(_OPEN, False):
-        metrics.open_streams -= 1
+        metrics.open_streams.dec()
     metrics.observe(ctx, seconds)
     if request_log.isEnabledFor(logging.INFO) and ctx.settings.plugin(NAME).get("log_requests", True):
         # The answer of a non-streaming request is written after this hook returns; the line

@@ -13,6 +13,7 @@ from config.settings import Settings, load_settings
 from proxy.app import create_app
 from proxy.connections import GatewayProtocol
 from proxy.plugin_host import build_runner, model_apps
+from proxy.metrics_dir import SharedMetricsDir
 from proxy.storage.database import migrate, secure_data_dir
 
 
@@ -44,10 +45,15 @@ def serve(settings: Settings, startup_warnings: Sequence[Callable[[Settings], st
         )
         Sanic.serve_single(app)
         return
-    loader = AppLoader(factory=app_from_environment)
-    app = loader.load()
-    app.prepare(
-        host=settings.host, port=settings.port, workers=settings.workers, access_log=settings.access_log,
-        motd=False, protocol=GatewayProtocol, backlog=settings.listen_backlog,
-    )
-    Sanic.serve(primary=app, app_loader=loader)
+    # Before the workers start: each reads the variable when it first imports prometheus_client.
+    metrics_dir = SharedMetricsDir(settings.data_dir)
+    try:
+        loader = AppLoader(factory=app_from_environment)
+        app = loader.load()
+        app.prepare(
+            host=settings.host, port=settings.port, workers=settings.workers, access_log=settings.access_log,
+            motd=False, protocol=GatewayProtocol, backlog=settings.listen_backlog,
+        )
+        Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        metrics_dir.close()

@@ -5,9 +5,12 @@ Each gateway here is a real subprocess; the fake Ollama runs in the test process
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -17,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fake_ollama import FakeOllama
+from tests.fake_ollama import FakeOllama, Reply
 from tests.support.databases import PG_SKIP_REASON, create_pg_database, drop_pg_database, pg_admin_url
 from tests.support.gateway import free_port
 
@@ -52,8 +55,10 @@ def new_key(env: dict[str, str], username: str = "alice") -> str:
 class Served:
     """``llmgate serve`` in a subprocess; stopped with SIGTERM like a service manager does."""
 
-    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], workers: int, log: Path, port: int | None = None) -> None:
+        self.env = env
+        self.workers = workers
+        self.port = port or free_port()
         self.log = log
         env = {**env, "LLMGATE_PORT": str(self.port), "LLMGATE_WORKERS": str(workers)}
         self.process = subprocess.Popen([sys.executable, "-m", "proxy.cli", "serve"], env=env, cwd=ROOT,
@@ -239,3 +244,123 @@ def test_sign_in_throttle_holds_across_workers(tmp_path: Path, fake: FakeOllama)
     finally:
         served.stop()
     assert statuses.count(401) <= 5 and statuses.count(429) == 30 - statuses.count(401), statuses
+
+
+def _scrape(gateway: Served) -> tuple[str, dict[str, float]]:
+    """(the pid of the worker that answered, its sample lines as {'name{labels}': value})."""
+    with httpx.Client(timeout=10) as client:  # a new connection: any worker may answer
+        text = client.get(gateway.url + "/metrics").text
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    pid = re.search(r'llmgate_worker_info\{pid="(\d+)"\}', text)
+    assert pid, text
+    return pid.group(1), samples
+
+
+def _served_per_worker(run_dir: Path) -> dict[str, float]:
+    """Successful bypass requests counted in each worker's own file, read directly."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    served: dict[str, float] = {}
+    for path in run_dir.glob("counter_*.db"):
+        if not path.stat().st_size:
+            continue  # a worker creating it this instant
+        pid = path.stem.removeprefix("counter_")
+        for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(path)):
+            _metric, sample, labels, _help = json.loads(key)
+            if sample == "llmgate_requests_total" and labels.get("status") == "200":
+                served[pid] = served.get(pid, 0) + value
+    return served
+
+
+OK = 'llmgate_requests_total{mode="bypass",status="200",upstream="shared"}'
+
+
+def test_every_scrape_reports_all_workers(tmp_path: Path, fake: FakeOllama, served: list[Served]) -> None:
+    env = gateway_env(tmp_path, fake)
+    key = new_key(env)
+    gateway = Served(env, workers=2, log=tmp_path / "serve.log")
+    served.append(gateway)
+    # The workers' values live in a fresh owner-only directory under the data dir.
+    metrics_root = tmp_path / "data" / "metrics"
+    [run_dir] = metrics_root.iterdir()
+    assert stat.S_IMODE(metrics_root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+    deadline = time.monotonic() + 30
+    while _scrape(gateway)[1]["llmgate_workers"] < 2:  # ready means one worker is; the other follows
+        assert time.monotonic() < deadline, "the second worker never started"
+        time.sleep(0.1)
+    sent = 0
+    answered_scrapes: set[str] = set()
+    previous: dict[str, float] = {}
+    deadline = time.monotonic() + 30
+    while len(answered_scrapes) < 2 or len(_served_per_worker(run_dir)) < 2:
+        assert time.monotonic() < deadline, f"scrapes answered by {answered_scrapes}, requests served by " \
+                                            f"{_served_per_worker(run_dir)}"
+        assert gateway.chat(key).status_code == 200
+        sent += 1
+        pid, samples = _scrape(gateway)
+        answered_scrapes.add(pid)
+        # Whichever worker answers, the count is every request the instance served...
+        assert samples[OK] == sent, (pid, samples[OK], sent)
+        assert samples["llmgate_workers"] == 2 and samples["llmgate_open_streams"] == 0
+        # ...and no counter of the instance goes down from one scrape to the next.
+        for name, value in previous.items():
+            if "_total" in name or name.endswith(("_count", "_sum")) or "_bucket{" in name:
+                assert samples.get(name, 0) >= value, (name, value, samples.get(name))
+        previous = samples
+    per_worker = _served_per_worker(run_dir)
+    assert len(per_worker) == 2 and sum(per_worker.values()) == sent  # each served some; the sum is all
+    assert previous['llmgate_request_duration_seconds_count{mode="bypass"}'] == sent
+    assert previous['llmgate_tokens_total{direction="output",mode="bypass"}'] > 0
+    gateway.stop()
+    assert not run_dir.exists()  # removed when the instance stops; the next run starts from zero
+
+
+def _open_streams_per_worker(run_dir: Path) -> dict[int, float]:
+    from prometheus_client.mmap_dict import MmapedDict
+
+    held: dict[int, float] = {}
+    for path in run_dir.glob("gauge_livesum_*.db"):
+        if not path.stat().st_size:
+            continue
+        for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(path)):
+            if json.loads(key)[1] == "llmgate_open_streams":
+                held[int(path.stem.rpartition("_")[2])] = value
+    return held
+
+
+def test_a_killed_worker_keeps_its_counts_and_drops_its_gauges(
+    tmp_path: Path, fake: FakeOllama, served: list[Served]
+) -> None:
+    env = gateway_env(tmp_path, fake)
+    key = new_key(env)
+    gateway = Served(env, workers=2, log=tmp_path / "serve.log")
+    served.append(gateway)
+    [run_dir] = (tmp_path / "data" / "metrics").iterdir()
+    sent = 0
+    deadline = time.monotonic() + 30
+    while len(_served_per_worker(run_dir)) < 2:
+        assert time.monotonic() < deadline, "one worker served every request"
+        assert gateway.chat(key).status_code == 200
+        sent += 1
+    fake.queue(Reply(content="word " * 200, chunk_delay=0.1))  # a stream lasting ~20 s
+    with httpx.Client(timeout=10) as client, client.stream(
+        "POST", gateway.url + "/v1/chat/completions", json={**CHAT, "stream": True},
+        headers={"authorization": f"Bearer {key}"},
+    ) as stream:  # fmt: skip
+        lines = stream.iter_lines()
+        deadline = time.monotonic() + 10
+        while not (holders := [pid for pid, count in _open_streams_per_worker(run_dir).items() if count == 1]):
+            assert time.monotonic() < deadline, "the open stream never showed in a worker's file"
+            next(lines)
+        [holder] = holders
+        assert _scrape(gateway)[1]["llmgate_open_streams"] == 1
+        os.kill(holder, signal.SIGKILL)  # no shutdown hook runs: it cannot mark itself gone
+    # Only the other worker answers now; the killed one's requests still count, its stream does not.
+    _pid, samples = _scrape(gateway)
+    assert samples[OK] == sent
+    assert samples["llmgate_open_streams"] == 0 and samples["llmgate_workers"] == 1

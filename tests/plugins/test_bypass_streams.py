@@ -114,8 +114,8 @@ def test_stream_usage_is_recorded_and_counted_in_metrics(start_gateway, database
     assert [(r.stream, r.input_tokens, r.output_tokens) for r in rows] == [(True, 21, 4)]
     fake.queue(Reply(content="short", prompt_eval_count=3, eval_count=2))
     sdk.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "hi"}])
-    assert metric(gateway, 'llmgate_tokens_total{mode="bypass",direction="input"}') == 24
-    assert metric(gateway, 'llmgate_tokens_total{mode="bypass",direction="output"}') == 6
+    assert metric(gateway, 'llmgate_tokens_total{direction="input",mode="bypass"}') == 24
+    assert metric(gateway, 'llmgate_tokens_total{direction="output",mode="bypass"}') == 6
 
 
 def test_client_that_asked_for_usage_gets_it_from_the_sdk(gateway: GatewayServer, fake: FakeOllama) -> None:

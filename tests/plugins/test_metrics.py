@@ -51,11 +51,13 @@ def test_requests_latency_and_auth_cache_are_counted(gateway: GatewayServer, fak
     assert samples['llmgate_requests_total{mode="bypass",status="400",upstream="none"}'] == 1
     assert samples['llmgate_requests_total{mode="none",status="401",upstream="none"}'] == 1
     assert samples['llmgate_request_duration_seconds_count{mode="bypass"}'] == 3
-    assert samples['llmgate_request_duration_seconds_bucket{mode="bypass",le="+Inf"}'] == 3
+    assert samples['llmgate_request_duration_seconds_bucket{le="+Inf",mode="bypass"}'] == 3
     assert samples['llmgate_request_duration_seconds_sum{mode="bypass"}'] > 0
-    buckets = [v for k, v in samples.items() if k.startswith('llmgate_request_duration_seconds_bucket{mode="bypass"')]
+    buckets = [v for k, v in samples.items()
+               if k.startswith('llmgate_request_duration_seconds_bucket{') and k.endswith(',mode="bypass"}')]
+    assert len(buckets) == 16
     assert buckets == sorted(buckets)  # cumulative
-    assert samples['llmgate_upstream_attempts_total{upstream="shared",outcome="ok"}'] == 2
+    assert samples['llmgate_upstream_attempts_total{outcome="ok",upstream="shared"}'] == 2
     assert samples["llmgate_open_streams"] == 0
     # The first lookup of each key misses; the bypass key is then served from the cache.
     assert samples['llmgate_auth_cache_lookups_total{result="miss"}'] == 2
@@ -105,8 +107,8 @@ def test_failover_counts_attempts_per_upstream(start_gateway, fake: FakeOllama) 
     response = post(gateway, make_key(gateway), CHAT)
     assert response.status_code == 200, response.text
     samples = scrape(gateway)
-    assert samples['llmgate_upstream_attempts_total{upstream="first",outcome="failed"}'] == 1
-    assert samples['llmgate_upstream_attempts_total{upstream="second",outcome="ok"}'] == 1
+    assert samples['llmgate_upstream_attempts_total{outcome="failed",upstream="first"}'] == 1
+    assert samples['llmgate_upstream_attempts_total{outcome="ok",upstream="second"}'] == 1
     assert samples['llmgate_upstream_failovers_total{mode="bypass"}'] == 1
     assert samples['llmgate_requests_total{mode="bypass",status="200",upstream="second"}'] == 1
 
@@ -189,7 +191,7 @@ def test_ollama_key_labels_appear_only_when_the_operator_turns_them_on(start_gat
     else:
         assert "bob" not in text
         assert samples['llmgate_requests_total{mode="bypass",status="200",upstream="ollama_keys"}'] == 1
-        assert samples['llmgate_upstream_attempts_total{upstream="ollama_keys",outcome="ok"}'] == 1
+        assert samples['llmgate_upstream_attempts_total{outcome="ok",upstream="ollama_keys"}'] == 1
 
 
 def test_a_model_name_with_a_newline_cannot_forge_a_log_line(gateway: GatewayServer, fake: FakeOllama,
