@@ -134,15 +134,16 @@ def _add(gateway: GatewayServer, actor: str, action: str, *, at: datetime, subje
 
 
 def test_admins_filter_the_log_by_user_action_and_dates_a_page_at_a_time(
-    gateway: GatewayServer, client_for: Callable[..., DashboardClient]
+    start_gateway: Callable[..., GatewayServer], database_url: str, client_for: Callable[..., DashboardClient]
 ) -> None:
+    gateway = start_gateway(database_url=database_url)
     now = datetime.now(UTC)
     for i in range(55):
         _add(gateway, "carol", "api_key.created", at=now - timedelta(minutes=i), target=f"key {i}")
     _add(gateway, "dave", "signin", at=now - timedelta(days=3), address="192.0.2.4")
     _add(gateway, "dave", "user.disabled", at=now - timedelta(days=10), subject="erin")
     _add(gateway, "<script>alert(1)</script>", "signin.failed", at=now, details='"><img src=x onerror=alert(2)>')
-    admin = client_for("root", admin=True)
+    admin = client_for("root", admin=True, gw=gateway)
 
     first = admin.get("/admin/audit?user=carol").text
     assert first.count("api_key.created</code>") == audit.PAGE_SIZE and "key 0<" in first and "Older" in first
@@ -191,7 +192,10 @@ def test_each_user_sees_only_their_own_signins(proxied: GatewayServer) -> None:
         client.http.close()
 
 
-def test_old_entries_are_purged_after_the_retention(gateway: GatewayServer) -> None:
+def test_old_entries_are_purged_after_the_retention(
+    start_gateway: Callable[..., GatewayServer], database_url: str
+) -> None:
+    gateway = start_gateway(database_url=database_url)
     now = datetime.now(UTC)
     _add(gateway, "old", "signin", at=now - timedelta(days=181))
     _add(gateway, "recent", "signin", at=now - timedelta(days=179))
