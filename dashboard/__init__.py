@@ -8,7 +8,8 @@ Content-Security-Policy allows no inline script.
 Settings (``[plugins.dashboard]``): ``registration`` ("open", "approval" or "closed"); the
 throttles' allowances ``signin_free_failures`` (per account, default 5),
 ``signin_free_failures_per_address`` (default 20), ``registrations_per_address`` (default 5) and
-their ``throttle_window_seconds`` (default 900); see ``dashboard.throttle``.
+their ``throttle_window_seconds`` (default 900); see ``dashboard.throttle``. The audit log
+(``dashboard.audit``) keeps entries ``audit_retention_days`` (default 180).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from dashboard import sessions
+from dashboard import audit, sessions
 from dashboard.routes import admin, auth, guide, home, keys, ollama_keys, usage
 from dashboard.throttle import DashboardThrottles
 from dashboard.web import (
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from sanic import Sanic
 
     from config.settings import Settings
+    from proxy.audit import AccountEvent
     from proxy.state import AppState
 
 NAME = "dashboard"
@@ -75,13 +77,25 @@ def register_routes(app: Sanic, settings: Settings) -> None:
     options = settings.plugin(NAME)
     app.ctx.dashboard_templates = make_environment()
     registration_mode(settings)  # a wrong value stops the start with a message naming the setting
+    audit.retention_days(options)  # likewise
     app.ctx.dashboard_throttles = DashboardThrottles.from_options(options)
     app.blueprint(build_blueprint())
     app.add_route(home.root, "/", methods=["GET"], name="dashboard_root")
 
 
 @hookimpl
+async def account_event(event: AccountEvent) -> None:
+    await audit.write(event)
+
+
+@hookimpl
 def startup(state: AppState) -> None:
+    days = audit.retention_days(state.settings.plugin(NAME))
+
+    async def purge_audit() -> None:
+        await audit.purge(days)
+
+    state.every(audit.PURGE_SECONDS, purge_audit)
     state.every(SESSION_CLEANUP_SECONDS, sessions.delete_expired)
     forget = DashboardThrottles.from_options(state.settings.plugin(NAME)).throttle.forget_old
     state.every(THROTTLE_CLEANUP_SECONDS, forget)

@@ -1,4 +1,4 @@
-"""The dashboard's tables: signed-in browsers and sign-in throttles.
+"""The dashboard's tables: signed-in browsers, sign-in throttles and the audit log.
 
 A Tortoise app of its own (``dashboard``), migrated from ``dashboard/migrations``."""
 
@@ -44,3 +44,23 @@ class DashboardSession(Model):
 
     class Meta:
         table = "dashboard_sessions"
+
+
+class AuditEntry(Model):
+    """One recorded account action (``proxy.audit``): time, actor, address, never a secret.
+
+    ``subject`` is the username the action concerns, so a user's own history is one indexed
+    lookup; no foreign key, so the log outlives a deleted account.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(db_index=True)
+    actor = fields.CharField(max_length=150)
+    action = fields.CharField(max_length=64, db_index=True)
+    subject = fields.CharField(max_length=150, db_index=True, default="")
+    target = fields.CharField(max_length=200, default="")
+    address = fields.CharField(max_length=64, default="")
+    details = fields.CharField(max_length=300, default="")
+
+    class Meta:
+        table = "dashboard_audit"

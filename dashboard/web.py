@@ -16,6 +16,7 @@ from sanic.response import HTTPResponse, redirect
 
 from config.settings import Settings, SettingsError
 from dashboard import charts, sessions
+from proxy.audit import record
 from proxy.state import AppState
 
 PREFIX = "/dashboard"
@@ -253,3 +254,16 @@ def form_value(request: Request, name: str) -> str:
 
 def user_id(request: Request) -> int:
     return request.ctx.session.user_id  # type: ignore[no-any-return]
+
+
+async def audit(
+    request: Request, action: str, *, actor: str | None = None, subject: str = "", target: str = "", details: str = ""
+) -> None:
+    """Record an action taken in this request (``proxy.audit``): the signed-in user, or ``actor``,
+    from the client's address. Never pass a secret."""
+    session = getattr(request.ctx, "session", None)
+    who = actor if actor is not None else (session.user.username if session else "")
+    await record(
+        state_of(request).runner, who, action,
+        subject=subject, target=target, address=client_address(request), details=details,
+    )

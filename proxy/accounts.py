@@ -93,6 +93,11 @@ async def create_api_key(user: User, mode: str, name: str = "") -> tuple[ApiKey,
     return api_key, secret
 
 
+def key_label(api_key: ApiKey) -> str:
+    """How the audit log names a key: id, display prefix, mode and name; never the secret."""
+    return f"key {api_key.id} ({api_key.prefix}…, {api_key.mode}, {api_key.name!r})"
+
+
 async def revoke_api_key(api_key: ApiKey, redis_url: str = "") -> None:
     """Revoke; with ``redis_url``, every running instance is told to forget the key at once."""
     if api_key.revoked_at is None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from config.settings import Settings, SettingsError
 from proxy import __version__
 from proxy.accounts import AccountError
-from proxy.cli_support import CLIError, cli_settings, print_table, with_database
+from proxy.cli_support import CLIError, cli_settings, print_table, record_action, with_database
 
 if TYPE_CHECKING:
     from proxy.runner import HookRunner
@@ -111,6 +111,7 @@ def cmd_user_create(args: argparse.Namespace) -> None:
 
     async def work() -> None:
         user = await create_user(args.username, password, is_admin=args.admin)
+        await record_action(settings, "user.created", subject=user.username, details="admin" if user.is_admin else "")
         print(f"created user {user.username}" + (" (admin)" if user.is_admin else ""))
 
     asyncio.run(with_database(settings, work))
@@ -125,6 +126,7 @@ def cmd_user_approve(args: argparse.Namespace) -> None:
         user = await get_user(args.username)
         user.approved = True
         await user.save(update_fields=["approved"])
+        await record_action(settings, "user.approved", subject=user.username)
         print(f"approved user {user.username}")
 
     asyncio.run(with_database(settings, work))
@@ -144,7 +146,7 @@ def cmd_user_set_model(args: argparse.Namespace) -> None:
 
 
 def cmd_api_key_create(args: argparse.Namespace) -> None:
-    from proxy.accounts import create_api_key, get_user
+    from proxy.accounts import create_api_key, get_user, key_label
 
     settings = _settings()
     modes = _mode_names(settings)
@@ -154,6 +156,7 @@ def cmd_api_key_create(args: argparse.Namespace) -> None:
     async def work() -> None:
         user = await get_user(args.username)
         api_key, secret = await create_api_key(user, args.mode, args.name or "")
+        await record_action(settings, "api_key.created", subject=user.username, target=key_label(api_key))
         print(f"created {api_key.mode} key {api_key.name!r} ({api_key.prefix}…) for {user.username}")
         print("the secret is shown only now:", file=sys.stderr)
         print(secret)
@@ -191,7 +194,7 @@ def cmd_api_key_list(args: argparse.Namespace) -> None:
 
 
 def cmd_api_key_revoke(args: argparse.Namespace) -> None:
-    from proxy.accounts import revoke_api_key
+    from proxy.accounts import key_label, revoke_api_key
     from proxy.storage.models import ApiKey
 
     settings = _settings()
@@ -206,6 +209,8 @@ def cmd_api_key_revoke(args: argparse.Namespace) -> None:
         if len(matches) > 1:
             raise CLIError(f"{len(matches)} keys start with {prefix!r}; give more of the prefix")
         await revoke_api_key(matches[0], settings.redis_url)
+        owner = await matches[0].user
+        await record_action(settings, "api_key.revoked", subject=owner.username, target=key_label(matches[0]))
         within = "a second" if settings.redis_url else f"{settings.auth_cache_seconds:g} s"
         print(f"revoked {matches[0].prefix}…; running gateways refuse it within {within}")
 

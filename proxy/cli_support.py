@@ -41,3 +41,12 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+async def record_action(settings: Settings, action: str, *, subject: str = "", target: str = "", details: str = "") -> None:
+    """Record a command-line action in the audit log (``proxy.audit``), with actor "cli" and no
+    address. Call it inside ``with_database``'s ``work``. Never pass a secret."""
+    from proxy.audit import CLI, record
+    from proxy.plugin_host import build_runner
+
+    await record(build_runner(settings)[0], CLI, action, subject=subject, target=target, details=details)

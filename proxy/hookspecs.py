@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sanic import HTTPResponse, Sanic
 
     from config.settings import Settings
+    from proxy.audit import AccountEvent
     from proxy.context import (
         ClientResponse,
         ModeSpec,
@@ -162,6 +163,18 @@ def shutdown(state: AppState) -> None:
 
     Every implementation runs. Observer: an exception is logged with the plugin's name and the
     other plugins still shut down.
+    """
+
+
+@observer
+@hookspec
+def account_event(event: AccountEvent) -> None:
+    """An account changed or someone signed in: record it (the audit log). Every implementation runs.
+
+    Called through ``proxy.audit.record`` by the dashboard, the command line and plugins: sign-ins
+    (successful and failed), registrations, approvals, API keys and Ollama keys added or removed,
+    admin and quota changes. The event never holds a secret. Observer: an exception is logged with
+    the plugin's name and the action it records goes on. May be async; keep it to one short write.
     """
 
 

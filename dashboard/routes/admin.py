@@ -1,15 +1,19 @@
-"""Administration: every user, disabling and enabling them, and global usage."""
+"""Administration: every user, disabling and enabling them, global usage, and the audit log."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
+from dashboard import audit as audit_log
 from dashboard.models import DashboardSession
 from dashboard.routes.usage import per_key_totals, windows
 from dashboard.web import (
     PREFIX,
     admin_only,
+    audit,
     form_value,
     not_found,
     registration_mode,
@@ -57,6 +61,7 @@ def _set_disabled(disabled: bool):  # type: ignore[no-untyped-def]
         # This worker forgets cached keys at once; the others at once with Redis, else within the TTL.
         state_of(request).invalidate_auth()
         await auth_events.announce(state_of(request).settings.redis_url)
+        await audit(request, "user.disabled" if disabled else "user.enabled", subject=target.username)
         return redirect(f"{PREFIX}/admin?done={'disabled' if disabled else 'enabled'}")
 
     handler.__name__ = "disable_user" if disabled else "enable_user"
@@ -65,9 +70,11 @@ def _set_disabled(disabled: bool):  # type: ignore[no-untyped-def]
 
 @admin_only
 async def approve_user(request: Request, target_id: int) -> HTTPResponse:
-    if not await User.filter(id=target_id).exists():
+    target = await User.filter(id=target_id).first()
+    if target is None:
         return not_found(request)
     await User.filter(id=target_id).update(approved=True)
+    await audit(request, "user.approved", subject=target.username)
     return redirect(f"{PREFIX}/admin?done=approved")
 
 
@@ -77,15 +84,31 @@ async def add_user(request: Request) -> HTTPResponse:
     username = form_value(request, "username").strip()
     try:
         is_admin = form_value(request, "is_admin") == "1"
-        await create_user(username, form_value(request, "password"), is_admin=is_admin)
+        created = await create_user(username, form_value(request, "password"), is_admin=is_admin)
     except AccountError as error:
         status = 409 if "taken" in str(error) else 400
         return await _admin_page(request, status=status, error=str(error), new_username=username)
+    await audit(request, "user.created", subject=created.username, details="admin" if is_admin else "")
     return redirect(f"{PREFIX}/admin?done=user_created")
+
+
+@admin_only
+async def audit_page(request: Request) -> HTTPResponse:
+    """The audit log, newest first, filtered by user, action and date range, a page at a time."""
+    args = {name: request.args.get(name, "") for name in ("user", "action", "since", "until", "page")}
+    selection, error = audit_log.AuditFilter.from_args(args)
+    rows, more = await audit_log.entries(selection)
+    return render(
+        request, "audit.html", status=400 if error else 200, error=error,
+        rows=rows, more=more, selection=selection, actions=audit_log.ACTIONS,
+        retention_days=audit_log.retention_days(settings_of(request).plugin("dashboard")),
+        query=lambda **changes: urlencode({**{k: v for k, v in args.items() if v}, **changes}),
+    )
 
 
 ROUTES = [
     (admin_page, "/admin", ["GET"]),
+    (audit_page, "/admin/audit", ["GET"]),
     (approve_user, "/admin/users/<target_id:int>/approve", ["POST"]),
     (add_user, "/admin/users", ["POST"]),
     (_set_disabled(True), "/admin/users/<target_id:int>/disable", ["POST"]),

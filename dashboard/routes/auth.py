@@ -11,10 +11,12 @@ from functools import cache
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
+from dashboard import audit as audit_log
 from dashboard import sessions
 from dashboard.throttle import DashboardThrottles, address_key
 from dashboard.web import (
     PREFIX,
+    audit,
     client_address,
     form_value,
     registration_mode,
@@ -95,16 +97,22 @@ async def signin(request: Request) -> HTTPResponse:
     password_hash = user.password_hash if user else await in_password_pool(_dummy_hash)
     valid = await verify_password_off_loop(password_hash, password)
     if user is None or not valid:
+        # An unknown name is not kept: it may be a password typed into the wrong field.
+        await audit(request, "signin.failed", actor=user.username if user else "",
+                    subject=user.username if user else "",
+                    details="unknown user" if user is None else "wrong password")
         return render(request, "signin.html", status=401, error=WRONG_CREDENTIALS, **context)
     await throttles.throttle.clear(throttles.signin_account, username.lower())
     await throttles.throttle.give_back(throttles.signin_address, address)
     if user.disabled:
+        await audit(request, "signin.failed", actor=username, subject=user.username, details="account disabled")
         return render(
             request, "signin.html", status=403,
             error="This account is disabled. Ask an administrator of this server.", **context,
         )
     response = redirect(target)
     await sessions.start_session(request, response, user)
+    await audit(request, "signin", actor=user.username, subject=user.username)
     return response
 
 
@@ -138,6 +146,8 @@ async def register(request: Request) -> HTTPResponse:
         status = 409 if "taken" in str(error) else 400
         return render(request, "register.html", status=status, error=str(error), **context)
     done = "registered" if user.approved else "awaiting_approval"
+    await audit(request, "user.registered", actor=user.username, subject=user.username,
+                details=_account_state(user))
     return redirect(f"{PREFIX}/signin?done={done}")
 
 
@@ -149,9 +159,19 @@ async def signout(request: Request) -> HTTPResponse:
     return response
 
 
+def _account_state(user: User) -> str:
+    parts = ["admin" if user.is_admin else "", "approved" if user.approved else "awaiting approval"]
+    return ", ".join(part for part in parts if part)
+
+
+async def _account(request: Request, status: int = 200, error: str | None = None) -> HTTPResponse:
+    signins = await audit_log.signins_of(request.ctx.session.user.username)
+    return render(request, "account.html", status=status, error=error, signins=signins)
+
+
 @signed_in
 async def account_page(request: Request) -> HTTPResponse:
-    return render(request, "account.html")
+    return await _account(request)
 
 
 @signed_in
@@ -162,18 +182,19 @@ async def change_password(request: Request) -> HTTPResponse:
     try:
         check_password(new, user.username)
     except AccountError as error:
-        return render(request, "account.html", status=400, error=str(error))
+        return await _account(request, status=400, error=str(error))
     throttles = _throttles(request)
     # A stolen session must not become a way to guess the password at full speed.
     wait = await throttles.throttle.take(throttles.password_account, str(user.id))
     if wait:
         return _too_many(request, "account.html", wait, "wrong current passwords")
     if not await verify_password_off_loop(user.password_hash, current):
-        return render(request, "account.html", status=400, error="The current password is not right.")
+        return await _account(request, status=400, error="The current password is not right.")
     await throttles.throttle.clear(throttles.password_account, str(user.id))
     user.password_hash = await hash_password_off_loop(new)
     await user.save(update_fields=["password_hash"])
     await sessions.end_other_sessions(user.id, keep=request.ctx.session)
+    await audit(request, "password.changed", subject=user.username)
     return redirect(f"{PREFIX}/account?done=password")
 
 

@@ -10,8 +10,8 @@ from sanic.response import HTTPResponse, redirect
 
 from dashboard.sessions import set_cookie
 from dashboard.usage_data import totals_by
-from dashboard.web import PREFIX, form_value, not_found, render, signed_in, state_of, user_id
-from proxy.accounts import create_api_key, revoke_api_key
+from dashboard.web import PREFIX, audit, form_value, not_found, render, signed_in, state_of, user_id
+from proxy.accounts import create_api_key, key_label, revoke_api_key
 from proxy.security import derive_key, hash_api_key
 from proxy.storage.models import ApiKey, User
 
@@ -101,6 +101,7 @@ async def create_key(request: Request) -> HTTPResponse:
     if not user.approved:
         return await _page(request, 403, error=AWAITING_APPROVAL, name=name)
     api_key, secret = await create_api_key(user, mode, name)
+    await audit(request, "api_key.created", subject=user.username, target=key_label(api_key))
     response = redirect(f"{PREFIX}/keys")
     sealed = _sealer(request).encrypt(f"{api_key.id}:{secret}".encode()).decode()
     set_cookie(request, response, NEW_KEY_COOKIE, sealed, NEW_KEY_SECONDS, path=PREFIX + "/keys", samesite="Strict")
@@ -123,6 +124,7 @@ async def revoke(request: Request, key_id: int) -> HTTPResponse:
     state = state_of(request)
     await revoke_api_key(api_key, state.settings.redis_url)  # other instances at once, with Redis
     state.invalidate_auth()  # this worker at once; without Redis, the others within the auth cache TTL
+    await audit(request, "api_key.revoked", subject=request.ctx.session.user.username, target=key_label(api_key))
     return redirect(f"{PREFIX}/keys?done=revoked")
 
 

@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse, redirect
 
 from dashboard import ollama
 from dashboard.usage_data import totals_by
-from dashboard.web import PREFIX, form_value, not_found, render, signed_in, state_of, user_id
+from dashboard.web import PREFIX, audit, form_value, not_found, render, signed_in, state_of, user_id
 from proxy.accounts import AccountError
 
 GATEWAY_COUNTS_WINDOW = timedelta(days=30)
@@ -47,12 +47,28 @@ async def add_key(request: Request) -> HTTPResponse:
     name = form_value(request, "name").strip()
     secret = form_value(request, "secret").strip()
     try:
-        await ollama.service(state_of(request)).add(  # type: ignore[union-attr]
-            user_id(request), name, secret, preferred=form_value(request, "preferred") == "1"
+        preferred = form_value(request, "preferred") == "1"
+        key = await ollama.service(state_of(request)).add(  # type: ignore[union-attr]
+            user_id(request), name, secret, preferred=preferred
         )
     except AccountError as error:  # the plugin's OllamaKeyError: the upstream's reason, never the secret
         return await _page(request, 400, error=str(error), name=name)
+    await audit(request, "ollama_key.added", subject=_me(request), target=ollama_key_label(key),
+                details="preferred" if preferred else "")
     return redirect(f"{PREFIX}/ollama-keys?done=ollama_added")
+
+
+def ollama_key_label(key: Any) -> str:
+    """How the audit log names an Ollama key: id, masked form, label; never the key."""
+    return f"ollama key {key.id} ({key.masked}, {key.name!r})"
+
+
+def _me(request: Request) -> str:
+    return request.ctx.session.user.username  # type: ignore[no-any-return]
+
+
+# Operations the audit log records, by the action name it records them under.
+AUDITED = {"prefer": "ollama_key.preferred", "delete": "ollama_key.removed"}
 
 
 async def _act(request: Request, operation: str, key_id: int) -> str:
@@ -84,12 +100,15 @@ def _action(operation: str):  # type: ignore[no-untyped-def]
     async def handler(request: Request, key_id: int) -> HTTPResponse:
         if (answer := _disabled(request)) is not None:
             return answer
-        if await ollama.own_key(user_id(request), key_id) is None:
+        key = await ollama.own_key(user_id(request), key_id)
+        if key is None:
             return not_found(request)
         try:
             notice = await _act(request, operation, key_id)
         except AccountError as error:
             return await _page(request, 400, error=str(error))
+        if operation in AUDITED:
+            await audit(request, AUDITED[operation], subject=_me(request), target=ollama_key_label(key))
         return redirect(f"{PREFIX}/ollama-keys?done={notice}")
 
     handler.__name__ = f"ollama_key_{operation}"
@@ -101,6 +120,7 @@ async def use_shared(request: Request) -> HTTPResponse:
     if (answer := _disabled(request)) is not None:
         return answer
     await ollama.service(state_of(request)).make_preferred(user_id(request), None)  # type: ignore[union-attr]
+    await audit(request, "ollama_key.preferred", subject=_me(request), target="the shared upstream")
     return redirect(f"{PREFIX}/ollama-keys?done=shared")
 
 

@@ -9,7 +9,7 @@ import sys
 import httpx
 
 from plugins.ollama_keys import keys as key_ops
-from proxy.cli_support import CLIError, cli_settings, print_table, with_database
+from proxy.cli_support import CLIError, cli_settings, print_table, record_action, with_database
 
 
 def _fraction(value: float | None) -> str:
@@ -34,6 +34,9 @@ def cmd_add(args: argparse.Namespace) -> None:
                 http, SecretBox(settings.secret_bytes), settings.ollama_cloud_url, user.id, args.name, secret,
                 preferred=args.preferred,
             )
+        await record_action(settings, "ollama_key.added", subject=user.username,
+                            target=f"ollama key {key.id} ({key.masked}, {key.name!r})",
+                            details="preferred" if args.preferred else "")
         plan = f", plan {key.plan}" if key.plan else ""
         suffix = " (preferred)" if args.preferred else ""
         print(f"added Ollama key {key.name!r} ({key.masked}{plan}) for {user.username}{suffix}")
@@ -84,6 +87,8 @@ def cmd_remove(args: argparse.Namespace) -> None:
         user = await get_user(args.username)
         key = await key_ops.find_key(user.id, args.label)
         await key_ops.remove_key(user.id, key.id)
+        await record_action(settings, "ollama_key.removed", subject=user.username,
+                            target=f"ollama key {key.id} ({key.masked}, {key.name!r})")
         print(f"removed Ollama key {key.name!r} of {user.username}")
 
     asyncio.run(with_database(settings, work))

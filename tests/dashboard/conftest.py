@@ -165,13 +165,13 @@ class StubOllamaKeys:
     async def preferred_key(self, user_id: int) -> None:
         return None  # a read, not recorded: the stub keeps no preference
 
-    async def add(self, user_id: int, name: str, secret: str, *, preferred: bool = False) -> None:
+    async def add(self, user_id: int, name: str, secret: str, *, preferred: bool = False) -> OllamaKey:
         from proxy.accounts import AccountError
 
         self.calls.append(("add", user_id, name, preferred))
         if self.refuse:
             raise AccountError(self.refuse)
-        await OllamaKey.create(user_id=user_id, name=name, secret_encrypted="x", masked="…" + secret[-4:])
+        return await OllamaKey.create(user_id=user_id, name=name, secret_encrypted="x", masked="…" + secret[-4:])
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         async def record(*args: Any) -> None:

@@ -137,6 +137,8 @@ def test_a_person_uses_the_dashboard_end_to_end(start_gateway, fake: FakeOllama,
     expect(page.locator("#curl-bypass")).to_contain_text(gateway.url + "/v1/chat/completions")
     shot(page, "10-guide")
     page.get_by_role("link", name="ada").click()
+    expect(page.get_by_role("heading", name="Recent sign-ins")).to_be_visible()
+    expect(page.locator("tbody")).to_contain_text("Signed in")
     shot(page, "11-account")
 
     # Revoke the bypass key after confirming; the SDK is refused from then on.
@@ -153,6 +155,15 @@ def test_a_person_uses_the_dashboard_end_to_end(start_gateway, fake: FakeOllama,
     page.goto(base + "/admin")
     expect(page.get_by_role("heading", level=1)).to_have_text("Administration")
     shot(page, "13-admin")
+    # The audit log: the revocation just made, found through the filter form.
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Action").select_option("api_key.revoked")
+    page.get_by_role("button", name="Filter").click()
+    entries = page.locator("tbody tr")
+    expect(entries).to_have_count(1)
+    expect(entries.first).to_contain_text("scripts")
+    expect(entries.first).not_to_contain_text(bypass_key)
+    shot(page, "13b-audit-log")
     page.emulate_media(color_scheme="dark")
     page.goto(base + "/ollama-keys")
     shot(page, "14-ollama-keys-dark")
