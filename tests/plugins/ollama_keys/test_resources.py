@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from plugins.ollama_keys import resources
-from proxy.storage.models import OllamaKey
+from plugins.ollama_keys.models import OllamaKey
 from tests.fake_ollama import FakeOllama, KeyBehaviour
 from tests.plugins.ollama_keys.conftest import add_keys
 
