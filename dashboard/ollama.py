@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from plugins.ollama_keys.models import OllamaKey
 from proxy.state import AppState
-from proxy.storage.models import OllamaKey
 
 SERVICE = "ollama_keys"
 

@@ -33,7 +33,7 @@ class Bucket:
 
 
 async def totals_by(field: str, *, user_id: int | None, since: datetime | None = None) -> dict[Any, Totals]:
-    """Totals grouped by ``field`` ("api_key_id", "ollama_key_id" or "user_id")."""
+    """Totals grouped by ``field`` ("api_key_id", "upstream_ref" or "user_id")."""
     query = UsageRecord.all()
     if user_id is not None:
         query = query.filter(user_id=user_id)
@@ -63,7 +63,7 @@ async def series(
     *,
     user_id: int | None,
     api_key_id: int | None = None,
-    ollama_key_id: int | None = None,
+    upstream_ref: str | None = None,
     now: datetime | None = None,
 ) -> list[Bucket]:
     """One bucket per hour (24h) or day (30d), oldest first, empty ones included."""
@@ -76,8 +76,8 @@ async def series(
         filters.append(("user_id = {}", user_id))
     if api_key_id is not None:
         filters.append(("api_key_id = {}", api_key_id))
-    if ollama_key_id is not None:
-        filters.append(("ollama_key_id = {}", ollama_key_id))
+    if upstream_ref is not None:
+        filters.append(("upstream_ref = {}", upstream_ref))
     if postgres:
         pattern = "YYYY-MM-DD HH24" if step == "hour" else "YYYY-MM-DD"
         bucket = f"to_char(created_at AT TIME ZONE 'UTC', '{pattern}')"

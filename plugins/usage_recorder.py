@@ -12,15 +12,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from proxy.context import RequestContext
+from proxy.context import RequestContext, Upstream
 from proxy.hookspecs import hookimpl
 from proxy.state import AppState
 from proxy.storage.models import UsageRecord
 
 NAME = "usage_recorder"
-# Candidates of the ollama_keys plugin carry the key's id as ``Upstream.ref``: kept per record for
-# the dashboard's per-key usage.
-OLLAMA_KEYS = "ollama_keys"
 FLUSH_SECONDS = 1.0
 # Records kept in memory while the database is unreachable (about 1 KiB each); beyond this the
 # oldest are dropped, so an outage cannot exhaust the worker's memory.
@@ -32,7 +29,7 @@ log = logging.getLogger("llmgate")
 # The order of the values in each pending row. Values are Python datetimes, ints, strs and bools,
 # which both drivers store exactly as the ORM does (tortoise registers the same sqlite3 adapters).
 COLUMNS = (
-    "created_at", "user_id", "api_key_id", "ollama_key_id", "mode", "model", "upstream", "status",
+    "created_at", "user_id", "api_key_id", "upstream_ref", "mode", "model", "upstream", "status",
     "stream", "input_tokens", "output_tokens", "duration_ms",
 )  # fmt: skip
 Row = tuple[Any, ...]
@@ -66,6 +63,14 @@ class UsageBuffer:
             raise
 
 
+def upstream_ref(upstream: Upstream | None) -> str | None:
+    """``"<owner>:<ref>"`` for a plugin's candidate, the reference its owner reads back (the
+    ollama_keys plugin's per-key usage); None for the shared upstream."""
+    if upstream is None or upstream.owner is None:
+        return None
+    return f"{upstream.owner}:{upstream.ref}"
+
+
 @hookimpl
 def startup(state: AppState) -> None:
     buffer = state.services[NAME] = UsageBuffer()
@@ -88,7 +93,7 @@ def request_finished(ctx: RequestContext) -> None:
             datetime.now(UTC),
             principal.user_id,
             principal.api_key_id,
-            upstream.ref if upstream is not None and upstream.owner == OLLAMA_KEYS else None,
+            upstream_ref(upstream),
             ctx.mode,
             ctx.upstream_model,
             upstream.label if upstream else None,

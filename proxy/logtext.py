@@ -1,6 +1,6 @@
 """Values in log lines, escaped so that no text a client chose can start a line of its own.
 
-Model names, usernames, Ollama key labels and paths reach our logs; a newline in one of them
+Model names, usernames, upstream labels and paths reach our logs; a newline in one of them
 would otherwise forge a line (a fake request-log entry, a fake error). ``log_value`` renders one
 value of a ``key=value`` line: plain when it is printable ASCII without spaces, quotes or
 backslashes (the common case, unchanged), else quoted with every control or line-breaking

@@ -1,4 +1,4 @@
-"""Secrets: API key generation and hashing, password hashing, encryption of Ollama keys at rest."""
+"""Secrets: API key generation and hashing, password hashing, encryption of stored secrets."""
 
 from __future__ import annotations
 
@@ -84,9 +84,10 @@ def derive_key(secret: bytes, purpose: bytes) -> bytes:
 
 
 class SecretBox:
-    """Encrypts Ollama keys at rest with a key derived from the server secret."""
+    """Encrypts secrets plugins keep at rest (upstream API keys) with a key derived from the server secret."""
 
     def __init__(self, secret: bytes) -> None:
+        # The purpose label is fixed for good: another would leave every stored secret undecryptable.
         self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, b"ollama-keys")))
 
     def encrypt(self, plaintext: str) -> str:

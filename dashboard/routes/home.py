@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse, redirect
 from dashboard import ollama
 from dashboard.web import PREFIX, form_value, render, settings_of, signed_in, state_of, user_id
 from plugins.ollama_keys.candidates import key_upstream
+from plugins.ollama_keys.models import OllamaKey
 from plugins.shared_upstream import shared_upstream
 from plugins.upstream_models import upstream_tags
 from proxy.accounts import set_selected_model, user_settings
@@ -18,7 +19,7 @@ from proxy.context import Upstream
 from proxy.errors import APIError
 from proxy.logtext import log_value
 from proxy.scrub import scrub_secrets
-from proxy.storage.models import ApiKey, OllamaKey
+from proxy.storage.models import ApiKey
 
 log = logging.getLogger("llmgate.dashboard")
 MODELS_TIMEOUT = 3.0  # the picker falls back to free text rather than keep the page waiting

@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse, redirect
 from dashboard import ollama
 from dashboard.usage_data import totals_by
 from dashboard.web import PREFIX, audit, form_value, not_found, render, signed_in, state_of, user_id
+from plugins.ollama_keys.candidates import key_id_of
 from proxy.accounts import AccountError
 
 GATEWAY_COUNTS_WINDOW = timedelta(days=30)
@@ -21,7 +22,8 @@ async def _page(request: Request, status: int = 200, **context: Any) -> HTTPResp
     enabled = ollama.service(state) is not None
     views = await ollama.key_views(state, user_id(request)) if enabled else []
     since = datetime.now(UTC) - GATEWAY_COUNTS_WINDOW
-    counts = await totals_by("ollama_key_id", user_id=user_id(request), since=since) if views else {}
+    by_ref = await totals_by("upstream_ref", user_id=user_id(request), since=since) if views else {}
+    counts = {key_id: totals for ref, totals in by_ref.items() if (key_id := key_id_of(ref)) is not None}
     context.setdefault("name", "")
     return render(
         request, "ollama_keys.html", status=status, enabled=enabled, keys=views, counts=counts,

@@ -12,7 +12,9 @@ from sanic.response import HTTPResponse
 from dashboard.charts import bar_chart
 from dashboard.usage_data import Bucket, Totals, chart_points, series, sum_buckets, totals_by, window_start
 from dashboard.web import not_found, render, signed_in, user_id
-from proxy.storage.models import ApiKey, OllamaKey
+from plugins.ollama_keys.candidates import key_id_of, usage_ref
+from plugins.ollama_keys.models import OllamaKey
+from proxy.storage.models import ApiKey
 
 
 @dataclass
@@ -25,10 +27,10 @@ class Window:
     totals: Totals
 
 
-async def windows(*, user_id: int | None, api_key_id: int | None = None, ollama_key_id: int | None = None) -> list[Window]:
+async def windows(*, user_id: int | None, api_key_id: int | None = None, upstream_ref: str | None = None) -> list[Window]:
     shown = []
     for key, title, label_every in (("24h", "Last 24 hours", 3), ("30d", "Last 30 days", 5)):
-        buckets = await series(key, user_id=user_id, api_key_id=api_key_id, ollama_key_id=ollama_key_id)
+        buckets = await series(key, user_id=user_id, api_key_id=api_key_id, upstream_ref=upstream_ref)
         shown.append(
             Window(
                 key, title, buckets,
@@ -49,6 +51,15 @@ async def per_key_totals(field: str, uid: int | None) -> dict[str, dict[object, 
     }
 
 
+async def per_ollama_key_totals(uid: int | None) -> dict[str, dict[object, Totals]]:
+    """Per key id; usage of keys since removed is left out (their rows keep a reference to nothing)."""
+    by_ref = await per_key_totals("upstream_ref", uid)
+    return {
+        window: {key_id: totals for ref, totals in rows.items() if (key_id := key_id_of(ref)) is not None}
+        for window, rows in by_ref.items()
+    }
+
+
 @signed_in
 async def usage_page(request: Request) -> HTTPResponse:
     uid = user_id(request)
@@ -58,7 +69,7 @@ async def usage_page(request: Request) -> HTTPResponse:
         api_keys=await ApiKey.filter(user_id=uid).order_by("-created_at"),
         ollama_keys=await OllamaKey.filter(user_id=uid).order_by("position", "id"),
         api_key_totals=await per_key_totals("api_key_id", uid),
-        ollama_key_totals=await per_key_totals("ollama_key_id", uid),
+        ollama_key_totals=await per_ollama_key_totals(uid),
     )
 
 
@@ -77,7 +88,7 @@ async def ollama_key_usage(request: Request, key_id: int) -> HTTPResponse:
     if key is None:
         return not_found(request)
     return render(request, "usage_detail.html", kind="Ollama key", key=key,
-                  windows=await windows(user_id=user_id(request), ollama_key_id=key.id))
+                  windows=await windows(user_id=user_id(request), upstream_ref=usage_ref(key.id)))
 
 
 ROUTES = [

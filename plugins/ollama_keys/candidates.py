@@ -22,11 +22,10 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from plugins.ollama_keys.models import OllamaKeyPreference
+from plugins.ollama_keys.models import OllamaKey, OllamaKeyPreference
 from plugins.shared_upstream import CLOUD_MODEL_SUFFIXES
 from proxy.context import Upstream
 from proxy.security import SecretBox
-from proxy.storage.models import OllamaKey
 
 OVERLAY_SECONDS = 30.0  # an in-process mark wins over the (maybe older) database copy this long
 
@@ -107,6 +106,17 @@ class Gate:
 
 
 OWNER = "ollama_keys"  # the plugin's name: the owner of the candidates it offers
+
+
+def usage_ref(key_id: int) -> str:
+    """The key's ``usage_records.upstream_ref``: ``"<owner>:<ref>"`` as the usage recorder writes it."""
+    return f"{OWNER}:{key_id}"
+
+
+def key_id_of(ref: str | None) -> int | None:
+    """The key's id in one of this plugin's usage references; None for anything else."""
+    owner, _, key_id = (ref or "").partition(":")
+    return int(key_id) if owner == OWNER and key_id.isdigit() else None
 
 
 def key_upstream(row: OllamaKey, secret: str, cloud_url: str) -> Upstream:

@@ -16,11 +16,11 @@ from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 from plugins.ollama_keys import resources, windows
-from plugins.ollama_keys.candidates import preferred_key_id, stored_state
-from plugins.ollama_keys.models import OllamaKeyPreference
+from plugins.ollama_keys.candidates import preferred_key_id, stored_state, usage_ref
+from plugins.ollama_keys.models import OllamaKey, OllamaKeyPreference, UpstreamAttempt
 from proxy.accounts import AccountError
 from proxy.security import SecretBox, mask_secret
-from proxy.storage.models import OllamaKey, UpstreamAttempt, UsageRecord
+from proxy.storage.models import UsageRecord
 
 MAX_NAME_LENGTH = 100
 MAX_SECRET_LENGTH = 1024
@@ -195,13 +195,17 @@ async def recheck_key(http: httpx.AsyncClient, box: SecretBox, cloud_url: str, u
 async def _gateway_counts(key_ids: list[int], since: datetime) -> dict[int, tuple[int, int]]:
     if not key_ids:
         return {}
+    refs = {usage_ref(key_id): key_id for key_id in key_ids}
     rows = (
-        await UsageRecord.filter(ollama_key_id__in=key_ids, created_at__gte=since)
+        await UsageRecord.filter(upstream_ref__in=list(refs), created_at__gte=since)
         .annotate(requests=Count("id"), input=Sum("input_tokens"), output=Sum("output_tokens"))
-        .group_by("ollama_key_id")
-        .values("ollama_key_id", "requests", "input", "output")
+        .group_by("upstream_ref")
+        .values("upstream_ref", "requests", "input", "output")
     )
-    return {r["ollama_key_id"]: (int(r["requests"] or 0), int(r["input"] or 0) + int(r["output"] or 0)) for r in rows}
+    return {
+        refs[r["upstream_ref"]]: (int(r["requests"] or 0), int(r["input"] or 0) + int(r["output"] or 0))
+        for r in rows
+    }
 
 
 def key_state(key: OllamaKey, box: SecretBox, now: datetime) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from plugins.ollama_keys import quota
 from plugins.ollama_keys.candidates import KeyInfo
 from plugins.ollama_keys.failures import Kind, classify
+from plugins.ollama_keys.models import UpstreamAttempt
 from plugins.ollama_keys.service import OllamaKeysService, Options
 from plugins.ollama_keys.windows import reset_after
 from plugins.shared_upstream import NAME as SHARED
@@ -27,7 +28,6 @@ from proxy.errors import APIError
 from proxy.hookspecs import hookimpl
 from proxy.state import AppState
 from proxy.storage.database import PluginModels
-from proxy.storage.models import UpstreamAttempt
 
 NAME = "ollama_keys"
 ATTEMPT_FLUSH_SECONDS = 1.0

@@ -23,10 +23,10 @@ import httpx
 import orjson
 from tortoise.expressions import Q
 
+from plugins.ollama_keys.models import OllamaKey
 from proxy.context import Upstream
 from proxy.scrub import scrub_secrets
 from proxy.security import SecretBox
-from proxy.storage.models import OllamaKey
 from proxy.upstream import error_message, fetch_json
 
 if TYPE_CHECKING:

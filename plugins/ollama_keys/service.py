@@ -12,7 +12,7 @@ from tortoise.expressions import Q
 
 from plugins.ollama_keys import keys, resources
 from plugins.ollama_keys.candidates import KeyDirectory, preferred_key_id
-from proxy.storage.models import OllamaKey, UpstreamAttempt
+from plugins.ollama_keys.models import OllamaKey, UpstreamAttempt
 
 if TYPE_CHECKING:
     from config.settings import Settings

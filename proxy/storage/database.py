@@ -135,7 +135,7 @@ async def migrate(
 ) -> list[str]:
     """Apply every migration the database lacks, the core's first, then each plugin's.
 
-    Returns the names applied; a plugin's are prefixed with its name (``ollama_keys/0_….py``).
+    Returns the names applied; a plugin's are prefixed with its name (``<plugin>/0_….py``).
     ``root`` holds a ``<dialect>/models/`` folder per dialect (tests pass a copy holding a prefix
     of the history to build a database at an earlier schema).
     """

@@ -53,42 +53,8 @@ class ApiKey(Model):
         table = "api_keys"
 
 
-class OllamaKey(Model):
-    """A user's Ollama Cloud key, encrypted at rest, with what the gateway learned about it."""
-
-    id = fields.IntField(primary_key=True)
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="ollama_keys", on_delete=fields.CASCADE
-    )
-    name = fields.CharField(max_length=100)
-    secret_encrypted = fields.TextField()
-    masked = fields.CharField(max_length=32)
-    position = fields.IntField(default=0)
-    created_at = fields.DatetimeField(auto_now_add=True)
-    # From /api/me: keys of one account share one quota.
-    account_id = fields.CharField(max_length=128, null=True, db_index=True)
-    account_email = fields.CharField(max_length=255, null=True)
-    plan = fields.CharField(max_length=32, null=True)
-    # Shared across workers and instances: the failover plugin reads and writes these.
-    exhausted_until = fields.DatetimeField(null=True)
-    exhausted_since = fields.DatetimeField(null=True)
-    exhausted_window = fields.CharField(max_length=16, null=True)
-    invalid_since = fields.DatetimeField(null=True)
-    last_error = fields.TextField(null=True)
-    last_error_at = fields.DatetimeField(null=True)
-    # Cached /api/usage figures; fetched at most once per 10 minutes per key.
-    usage = fields.JSONField(null=True)
-    usage_fetched_at = fields.DatetimeField(null=True)
-    usage_error = fields.TextField(null=True)
-    usage_next_fetch_at = fields.DatetimeField(null=True)
-
-    class Meta:
-        table = "ollama_keys"
-        unique_together = (("user", "name"),)
-
-
 class UsageRecord(Model):
-    """One proxied request: who, through which key, and what it cost."""
+    """One proxied request: who, through which key and upstream, and what it cost."""
 
     id = fields.BigIntField(primary_key=True)
     created_at = fields.DatetimeField(db_index=True)
@@ -98,12 +64,12 @@ class UsageRecord(Model):
     api_key: fields.ForeignKeyNullableRelation[ApiKey] = fields.ForeignKeyField(
         "models.ApiKey", related_name="usage_records", null=True, on_delete=fields.SET_NULL
     )
-    ollama_key: fields.ForeignKeyNullableRelation[OllamaKey] = fields.ForeignKeyField(
-        "models.OllamaKey", related_name="usage_records", null=True, on_delete=fields.SET_NULL
-    )
     mode = fields.CharField(max_length=32)
     model = fields.CharField(max_length=200, null=True)
     upstream = fields.CharField(max_length=200, null=True)
+    # Which plugin's candidate served it, as "<owner>:<ref>" (``Upstream.owner`` and ``.ref``); None
+    # for the shared upstream. Plain text, no foreign key: the owner reads its own references back.
+    upstream_ref = fields.CharField(max_length=200, null=True, db_index=True)
     status = fields.IntField()
     stream = fields.BooleanField(default=False)
     input_tokens = fields.IntField(default=0)
@@ -112,22 +78,3 @@ class UsageRecord(Model):
 
     class Meta:
         table = "usage_records"
-
-
-class UpstreamAttempt(Model):
-    """A failed upstream attempt, kept for the dashboard and operators."""
-
-    id = fields.BigIntField(primary_key=True)
-    created_at = fields.DatetimeField(db_index=True)
-    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="upstream_attempts", null=True, on_delete=fields.CASCADE
-    )
-    ollama_key: fields.ForeignKeyNullableRelation[OllamaKey] = fields.ForeignKeyField(
-        "models.OllamaKey", related_name="attempts", null=True, on_delete=fields.CASCADE
-    )
-    upstream = fields.CharField(max_length=200)
-    status = fields.IntField(null=True)
-    message = fields.TextField()
-
-    class Meta:
-        table = "upstream_attempts"

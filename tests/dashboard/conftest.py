@@ -12,9 +12,10 @@ import pytest
 from argon2 import PasswordHasher
 
 import proxy.security
+from plugins.ollama_keys.models import OllamaKey
 from proxy.accounts import create_api_key, create_user
 from proxy.hookspecs import hookimpl
-from proxy.storage.models import ApiKey, OllamaKey, User
+from proxy.storage.models import ApiKey, User
 from tests.support.gateway import GatewayServer
 
 PASSWORD = "correct horse battery"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 
 from dashboard import build_blueprint
-from proxy.storage.models import ApiKey, OllamaKey, UserSettings
+from plugins.ollama_keys.models import OllamaKey
+from proxy.storage.models import ApiKey, UserSettings
 from tests.dashboard.conftest import make_api_key, make_ollama_key, make_user
 from tests.support.gateway import GatewayServer
 

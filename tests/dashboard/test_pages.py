@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import html
 
-from proxy.storage.models import OllamaKey, UserSettings
+from plugins.ollama_keys.models import OllamaKey
+from proxy.storage.models import UserSettings
 from tests.dashboard.conftest import DashboardClient
 from tests.fake_ollama import FakeOllama, KeyBehaviour
 from tests.support.gateway import GatewayServer

@@ -22,9 +22,9 @@ def test_batched_rows_read_back_through_the_orm(start_gateway, database_url: str
     gateway.run(gateway.state.services["usage_recorder"].flush())
 
     rows = gateway.run(UsageRecord.filter(created_at__gte=before).order_by("id"))
-    assert [(r.mode, r.status, r.model, r.upstream, r.stream) for r in rows] == [
-        ("bypass", 200, "qwen3:8b", "shared", False),
-        ("bypass", 400, None, None, False),
+    assert [(r.mode, r.status, r.model, r.upstream, r.upstream_ref, r.stream) for r in rows] == [
+        ("bypass", 200, "qwen3:8b", "shared", None, False),  # the shared upstream: no plugin's reference
+        ("bypass", 400, None, None, None, False),
     ]
     assert rows[0].output_tokens > 0 and rows[0].input_tokens > 0 and rows[0].duration_ms >= 0
     assert rows[0].created_at.tzinfo is not None and before <= rows[0].created_at <= datetime.now(UTC)

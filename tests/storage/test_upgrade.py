@@ -4,7 +4,7 @@ For each dialect and every migration N in ``migrations/<dialect>/models/``: appl
 N only (a copy of its first N files), fill the database with realistic rows of every table that
 exists at that schema, apply the rest of the history, and read every row back through the current
 models: same values, the password still verifies, the API key still authenticates, the Ollama key
-still decrypts, the stored response is still served.
+still decrypts and its usage still counts for it, the stored response is still served.
 
 Rows are written through the ORM (model instances, the dialect's own value conversion). At an older
 schema a model may have fields whose columns do not exist yet: those instances are inserted with
@@ -27,22 +27,17 @@ from tortoise.models import Model
 
 from config.settings import load_settings
 from dashboard.models import AuthThrottle, DashboardSession
+from dashboard.routes.usage import per_ollama_key_totals
+from dashboard.usage_data import Totals
 from plugins.api_key_auth import load_principal
 from plugins.emulator import stored
 from plugins.emulator.models import StoredItem, StoredResponse
-from plugins.ollama_keys.candidates import preferred_key_id
-from plugins.ollama_keys.models import OllamaKeyPreference
+from plugins.ollama_keys.candidates import preferred_key_id, usage_ref
+from plugins.ollama_keys.models import OllamaKey, OllamaKeyPreference, UpstreamAttempt
 from proxy.plugin_host import build_runner, model_apps
 from proxy.security import SecretBox, display_prefix, hash_api_key, hash_password, new_api_key, verify_password
 from proxy.storage.database import MIGRATIONS_ROOT, dialect_of, migrate, tortoise_config
-from proxy.storage.models import (
-    ApiKey,
-    OllamaKey,
-    UpstreamAttempt,
-    UsageRecord,
-    User,
-    UserSettings,
-)
+from proxy.storage.models import ApiKey, UsageRecord, User, UserSettings
 
 HISTORY = {d: sorted(p.name for p in (MIGRATIONS_ROOT / d / "models").glob("*.py")) for d in ("sqlite", "postgres")}
 STEPS = len(HISTORY["sqlite"])  # test_migrations checks both dialects have the same history
@@ -145,12 +140,16 @@ async def populate(url: str, force_columns: bool) -> tuple[list[tuple[Model, lis
     await add(ApiKey(user_id=alice.id, name="old", mode="emulator", prefix=display_prefix(revoked_secret),
                      key_hash=hash_api_key(revoked_secret), revoked_at=now))
     for index in range(3):
+        through_key = ollama if index else None  # the first served by the shared upstream
+        # Up to the core's migration 5 a row named its key in ollama_key_id; now in upstream_ref.
+        OLD_COLUMNS["usage_records"] = {"ollama_key_id": through_key.id if through_key else None}
         await add(UsageRecord(
             created_at=now - timedelta(minutes=index), user_id=alice.id, api_key_id=key.id if key else None,
-            ollama_key_id=ollama.id if ollama and index else None, mode="bypass", model="gpt-oss:120b",
+            upstream_ref=usage_ref(through_key.id) if through_key else None, mode="bypass", model="gpt-oss:120b",
             upstream="ollama.com" if index else "shared", status=200 if index < 2 else 502, stream=bool(index % 2),
             input_tokens=1000 + index, output_tokens=2 ** 31 - 1 - index, duration_ms=1234 + index,
         ))  # fmt: skip
+    OLD_COLUMNS.pop("usage_records")
     await add(UpstreamAttempt(created_at=now, user_id=alice.id, ollama_key_id=ollama.id if ollama else None,
                               upstream="ollama.com", status=429, message="session limit reached"))
     message = {"id": "msg_upgrade", "type": "message", "role": "assistant",
@@ -207,6 +206,14 @@ async def _after_upgrade(url: str, count: int, expected: list[tuple[type[Model],
             assert SECRET_BOX.decrypt(key.secret_encrypted) == OLLAMA_SECRET
             # The preferred key moved from user_settings into the ollama_keys plugin's table.
             assert await preferred_key_id(alice.id) == key.id
+            assert [a.ollama_key_id for a in await UpstreamAttempt.all()] == [key.id]  # type: ignore[attr-defined]
+            if UsageRecord in per_model:
+                # Rows that named the key in ollama_key_id refer to it through upstream_ref now, and
+                # the dashboard's per-key usage counts them.
+                refs = await UsageRecord.filter(user_id=alice.id).order_by("-created_at").values_list("upstream_ref", flat=True)
+                assert refs == [None, usage_ref(key.id), usage_ref(key.id)]
+                month = (await per_ollama_key_totals(alice.id))["30d"]
+                assert month == {key.id: Totals(2, 1001 + 1002, 2 * (2**31 - 1) - 1 - 2)}
         if StoredResponse in per_model:
             response = await stored.fetch(alice.id, "resp_upgrade")
             assert response is not None and response["output"][0]["content"][0]["text"] == "héllo ✓"

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from proxy.storage.models import OllamaKey, User
+from plugins.ollama_keys.models import OllamaKey
+from proxy.storage.models import User
 from tests.fake_ollama import FakeOllama
 from tests.support.accounts import make_key
 from tests.support.gateway import GatewayServer

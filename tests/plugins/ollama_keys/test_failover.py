@@ -8,7 +8,7 @@ import httpx
 import orjson
 
 from plugins.ollama_keys import windows
-from proxy.storage.models import OllamaKey, UpstreamAttempt
+from plugins.ollama_keys.models import OllamaKey, UpstreamAttempt
 from tests.fake_ollama import CONCURRENCY_LIMIT, SESSION_LIMIT, WEEKLY_LIMIT, FakeOllama, KeyBehaviour, Reply
 from tests.plugins.ollama_keys.conftest import add_keys, bearers
 

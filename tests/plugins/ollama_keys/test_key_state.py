@@ -8,8 +8,8 @@ import pytest
 
 from plugins.ollama_keys.candidates import KeyDirectory, key_info
 from plugins.ollama_keys.keys import key_state
+from plugins.ollama_keys.models import OllamaKey
 from proxy.security import SecretBox
-from proxy.storage.models import OllamaKey
 
 BOX = SecretBox(b"key-state-test-secret-0123456789abcdef")
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)

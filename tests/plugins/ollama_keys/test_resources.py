@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from plugins.ollama_keys import resources
-from proxy.storage.models import OllamaKey
+from plugins.ollama_keys.models import OllamaKey
 from tests.fake_ollama import FakeOllama, KeyBehaviour
 from tests.plugins.ollama_keys.conftest import add_keys
 
@@ -107,12 +107,13 @@ import asyncio, sys
 import httpx
 from config.settings import load_settings
 from plugins.ollama_keys import resources
+from proxy.plugin_host import build_runner, model_apps
 from proxy.security import SecretBox
 from proxy.storage.database import close_database, open_database
 
 async def main():
     settings = load_settings()
-    await open_database(settings)
+    await open_database(settings, model_apps(build_runner(settings)[0]))  # the plugins' tables too
     try:
         async with httpx.AsyncClient(trust_env=False) as http:
             done = await resources.refresh(http, SecretBox(settings.secret_bytes), settings.ollama_cloud_url, int(sys.argv[1]))
