@@ -30,14 +30,13 @@ from dashboard.web import (
     not_found,
     registration_mode,
 )
-from proxy.hookspecs import hookimpl
-from proxy.storage.database import PluginModels
+from proxy.api import PluginModels, hookimpl
 
 if TYPE_CHECKING:
     from sanic import Sanic
 
     from config.settings import Settings
-    from proxy.state import AppState
+    from proxy.api import AppState
 
 NAME = "dashboard"
 SESSION_CLEANUP_SECONDS = 3600.0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from proxy.state import AppState
+from proxy.api import AppState
 from proxy.storage.models import OllamaKey
 
 SERVICE = "ollama_keys"

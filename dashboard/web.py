@@ -16,7 +16,7 @@ from sanic.response import HTTPResponse, redirect
 
 from config.settings import Settings, SettingsError
 from dashboard import charts, sessions
-from proxy.state import AppState
+from proxy.api import AppState
 
 PREFIX = "/dashboard"
 STATIC_DIR = Path(__file__).with_name("static")

@@ -38,10 +38,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from config.settings import Settings
-from proxy.context import RequestContext, Upstream
-from proxy.hookspecs import hookimpl
-from proxy.logtext import log_value
-from proxy.state import AppState
+from proxy.api import AppState, RequestContext, Upstream, hookimpl, log_value
 
 NAME = "metrics"
 request_log = logging.getLogger("llmgate.requests")

@@ -12,10 +12,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from proxy.context import RequestContext
-from proxy.hookspecs import hookimpl
-from proxy.state import AppState
-from proxy.storage.models import UsageRecord
+from proxy.api import AppState, RequestContext, UsageRecord, hookimpl
 
 NAME = "usage_recorder"
 # Candidates of the ollama_keys plugin carry the key's id as ``Upstream.ref``: kept per record for

@@ -13,11 +13,7 @@ from dashboard.web import PREFIX, form_value, render, settings_of, signed_in, st
 from plugins.ollama_keys.candidates import key_upstream
 from plugins.shared_upstream import shared_upstream
 from plugins.upstream_models import upstream_tags
-from proxy.accounts import set_selected_model, user_settings
-from proxy.context import Upstream
-from proxy.errors import APIError
-from proxy.logtext import log_value
-from proxy.scrub import scrub_secrets
+from proxy.api import APIError, Upstream, log_value, scrub_secrets, set_selected_model, user_settings
 from proxy.storage.models import ApiKey, OllamaKey
 
 log = logging.getLogger("llmgate.dashboard")

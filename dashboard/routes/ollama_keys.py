@@ -11,7 +11,7 @@ from sanic.response import HTTPResponse, redirect
 from dashboard import ollama
 from dashboard.usage_data import totals_by
 from dashboard.web import PREFIX, form_value, not_found, render, signed_in, state_of, user_id
-from proxy.accounts import AccountError
+from proxy.api import AccountError
 
 GATEWAY_COUNTS_WINDOW = timedelta(days=30)
 

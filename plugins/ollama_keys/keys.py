@@ -18,8 +18,7 @@ from tortoise.transactions import in_transaction
 from plugins.ollama_keys import resources, windows
 from plugins.ollama_keys.candidates import preferred_key_id, stored_state
 from plugins.ollama_keys.models import OllamaKeyPreference
-from proxy.accounts import AccountError
-from proxy.security import SecretBox, mask_secret
+from proxy.api import AccountError, SecretBox, mask_secret
 from proxy.storage.models import OllamaKey, UpstreamAttempt, UsageRecord
 
 MAX_NAME_LENGTH = 100

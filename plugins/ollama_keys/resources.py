@@ -23,14 +23,11 @@ import httpx
 import orjson
 from tortoise.expressions import Q
 
-from proxy.context import Upstream
-from proxy.scrub import scrub_secrets
-from proxy.security import SecretBox
+from proxy.api import SecretBox, Upstream, error_message, fetch_json, scrub_secrets
 from proxy.storage.models import OllamaKey
-from proxy.upstream import error_message, fetch_json
 
 if TYPE_CHECKING:
-    from proxy.state import AppState
+    from proxy.api import AppState
 
 log = logging.getLogger("llmgate")
 
