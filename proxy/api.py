@@ -78,7 +78,7 @@ from proxy.security import (
     verify_password_off_loop,
 )
 from proxy.state import AppState
-from proxy.storage.database import PluginModels
+from proxy.storage.database import ModelApp, PluginModels, make_migrations
 from proxy.storage.models import ApiKey, UsageRecord, User, UserSettings
 from proxy.streams import HEARTBEAT, Provisional, iter_line_batches, sse_data, with_heartbeats
 from proxy.upstream import error_message, fetch_json
@@ -132,6 +132,8 @@ __all__ = [
     "fetch_json",
     # tables
     "PluginModels",
+    "ModelApp",
+    "make_migrations",
     "ApiKey",
     "UsageRecord",
     "User",

@@ -30,6 +30,6 @@ def test_the_upstreams_own_key_goes_whatever_its_shape() -> None:
 
 
 def test_every_upstream_failure_is_scrubbed_when_it_is_made() -> None:
-    upstream = Upstream(label="mine", base_url="http://x", api_key="my-own-key", kind="ollama_key")
+    upstream = Upstream(label="mine", base_url="http://x", api_key="my-own-key", owner="ollama_keys")
     failure = UpstreamFailure(upstream, 401, f"my-own-key and Bearer {OLLAMA_KEY} are not valid")
     assert failure.message == f"{REDACTED} and Bearer {REDACTED} are not valid"
