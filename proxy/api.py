@@ -83,7 +83,7 @@ from proxy.storage.models import ApiKey, UsageRecord, User, UserSettings
 from proxy.streams import HEARTBEAT, Provisional, iter_line_batches, sse_data, with_heartbeats
 from proxy.upstream import error_message, fetch_json
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (grouped by topic, sorted within each group)
     # version of the gateway
     "__version__",
     # hooks

@@ -43,13 +43,13 @@ def sections() -> dict[str, str]:
     """Each ``### `hook``` section of the page, up to the next heading."""
     text = DOC.read_text()
     found = {}
-    for match in re.finditer(r"^### `(\w+)`\n(.*?)(?=^#{2,3} |\Z)", text, re.M | re.S):
+    for match in re.finditer(r"^### `(\w+)`\n(.*?)(?=^#{2,3} |\Z)", text, re.MULTILINE | re.DOTALL):
         found[match.group(1)] = match.group(2)
     return found
 
 
 def example(hook: str) -> str:
-    block = re.search(r"```python\n(.*?)```", sections()[hook], re.S)
+    block = re.search(r"```python\n(.*?)```", sections()[hook], re.DOTALL)
     assert block, f"the section on {hook} has no example"
     return block.group(1)
 
