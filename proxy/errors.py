@@ -55,7 +55,8 @@ class APIError(Exception):
             self.type = type
         elif positional_status and status is not None and self.type == APIError.type:
             # A plain APIError(404, ...) gets the OpenAI type clients expect for its status.
-            self.type = _TYPE_FOR_STATUS.get(status, "invalid_request_error" if status < 500 else "server_error")
+            fallback = "invalid_request_error" if status < 500 else "server_error"
+            self.type = _TYPE_FOR_STATUS.get(status, fallback)
         if code is not None:
             self.code = code
         self.param = param

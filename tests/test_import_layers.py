@@ -17,11 +17,16 @@ PACKAGES = ("proxy", "plugins", "dashboard", "config")
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).parent / "lint-imports"
-    fallback = [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"]
+    fallback = [
+        sys.executable,
+        "-c",
+        "from importlinter.cli import lint_imports_command; lint_imports_command()",
+    ]
     command = [str(script)] if script.exists() else fallback
     env = {**os.environ, "PYTHONPATH": str(cwd)}
     # --no-cache: a cache written for the real tree must not answer for a copy of it.
-    return subprocess.run([*command, "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run([*command, "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
 
 
 def contracts() -> list[dict]:
@@ -68,13 +73,22 @@ def test_the_example_plugins_import_only_the_plugin_api() -> None:
     to the contract too; they are outside the linted packages, so their imports are read here."""
     import ast
 
-    sources = [*(ROOT / "examples").rglob("*.py"), *(ROOT / "tests" / "plugins" / "third_party").rglob("*.py")]
+    sources = [
+        *(ROOT / "examples").rglob("*.py"),
+        *(ROOT / "tests" / "plugins" / "third_party").rglob("*.py"),
+    ]
     assert sources
     reaching_in = []
     for source in sources:
         for node in ast.walk(ast.parse(source.read_text())):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
-                [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
-            reaching_in += [f"{source.relative_to(ROOT)}: {name}" for name in names
-                            if (name == "proxy" or name.startswith("proxy.")) and name != "proxy.api"]
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else ([alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            )
+            reaching_in += [
+                f"{source.relative_to(ROOT)}: {name}"
+                for name in names
+                if (name == "proxy" or name.startswith("proxy.")) and name != "proxy.api"
+            ]
     assert reaching_in == []

@@ -34,7 +34,9 @@ class Bystander:
         request.headers = {**(request.headers or {}), HEADER: "was-here"}
 
     @hookimpl
-    def stream_transform_response(self, ctx: RequestContext, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    def stream_transform_response(
+        self, ctx: RequestContext, stream: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]:
         self.wrapped += 1
         return self._pass_through(stream)
 
@@ -65,8 +67,19 @@ BODIES = {
     "emulator": {"model": "gpt-5.4", "input": "hi", "store": False},
 }
 # Values that differ between any two requests, whoever serves them.
-VOLATILE_KEYS = {"id", "created", "created_at", "completed_at", "item_id", "response_id", "system_fingerprint",
-                 "total_duration", "load_duration", "prompt_eval_duration", "eval_duration"}
+VOLATILE_KEYS = {
+    "id",
+    "created",
+    "created_at",
+    "completed_at",
+    "item_id",
+    "response_id",
+    "system_fingerprint",
+    "total_duration",
+    "load_duration",
+    "prompt_eval_duration",
+    "eval_duration",
+}
 VOLATILE_IDS = re.compile(rb"(resp|msg|rs|fc|chatcmpl|call)_[A-Za-z0-9_-]+")
 
 
@@ -130,7 +143,9 @@ def test_a_bystander_plugin_changes_nothing_else_about_any_request(
     expected = run_cases(plain, fake, make_key(plain, mode=mode), mode)
     plain.stop()
     bystander = Bystander()
-    with_plugin = start_gateway(extra_plugins={"two_upstreams": TwoUpstreams(fake.url), "bystander": bystander})
+    with_plugin = start_gateway(
+        extra_plugins={"two_upstreams": TwoUpstreams(fake.url), "bystander": bystander}
+    )
     seen = run_cases(with_plugin, fake, make_key(with_plugin, mode=mode, username="bob"), mode)
     for name, stream in CASES:
         replies = len(SCENARIOS[name])

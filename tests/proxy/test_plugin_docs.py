@@ -104,7 +104,9 @@ def test_register_modes(start_gateway: Any, fake: FakeOllama) -> None:
     level = httpx.get(gateway.url + "/v1/shout/level", headers={"authorization": f"Bearer {key}"})
     assert level.status_code == 200 and level.json() == {"level": "maximum"}
     # The route belongs to the mode: another mode's key is refused.
-    other = httpx.get(gateway.url + "/v1/shout/level", headers={"authorization": f"Bearer {make_key(gateway)}"})
+    other = httpx.get(
+        gateway.url + "/v1/shout/level", headers={"authorization": f"Bearer {make_key(gateway)}"}
+    )
     assert_openai_error(other, 403, "permission_error", "wrong_key_mode")
 
 
@@ -171,7 +173,9 @@ def test_authenticate(start_gateway: Any, fake: FakeOllama) -> None:
     fake.queue(Reply(content="hello bot"))
     answer = post(gateway, "svc-build-bot-0001", "/v1/chat/completions", CHAT)
     assert answer.status_code == 200 and "hello bot" in answer.text
-    assert_openai_error(post(gateway, "svc-unknown", "/v1/chat/completions", CHAT), 401, "authentication_error")
+    assert_openai_error(
+        post(gateway, "svc-unknown", "/v1/chat/completions", CHAT), 401, "authentication_error"
+    )
     # The gateway's own keys still work: the example abstains for them.
     assert post(gateway, make_key(gateway), "/v1/chat/completions", CHAT).status_code == 200
 
@@ -184,7 +188,9 @@ def test_resolve_mode(start_gateway: Any, fake: FakeOllama) -> None:
     fake.queue(Reply(content="via the responses API"))
     answer = post(gateway, admin_key, "/v1/responses", responses)
     assert answer.status_code == 200 and "via the responses API" in answer.text
-    assert_openai_error(post(gateway, user_key, "/v1/responses", responses), 403, "permission_error", "wrong_key_mode")
+    assert_openai_error(
+        post(gateway, user_key, "/v1/responses", responses), 403, "permission_error", "wrong_key_mode"
+    )
 
 
 def test_admit_request(start_gateway: Any, fake: FakeOllama) -> None:
@@ -206,7 +212,8 @@ def test_transform_request(start_gateway: Any, fake: FakeOllama) -> None:
     answer = post(gateway, key, "/v1/haiku", {"topic": "autumn"})
     assert answer.status_code == 200 and answer.json()["message"]["content"] == "leaves fall"
     assert fake.chat_requests()[0].json["messages"] == [
-        {"role": "system", "content": "Answer with one haiku."}, {"role": "user", "content": "autumn"},
+        {"role": "system", "content": "Answer with one haiku."},
+        {"role": "user", "content": "autumn"},
     ]
 
 
@@ -214,8 +221,11 @@ def test_transform_request(start_gateway: Any, fake: FakeOllama) -> None:
 def test_prepare_upstream_request(start_gateway: Any, fake: FakeOllama, mode: str) -> None:
     gateway, _ = start_with(start_gateway, "prepare_upstream_request")
     key = make_key(gateway, mode=mode)
-    path, body = ("/v1/chat/completions", CHAT) if mode == "bypass" else (
-        "/v1/responses", {"model": "gpt-5.4", "input": "hi", "store": False})
+    path, body = (
+        ("/v1/chat/completions", CHAT)
+        if mode == "bypass"
+        else ("/v1/responses", {"model": "gpt-5.4", "input": "hi", "store": False})
+    )
     assert post(gateway, key, path, body).status_code == 200
     assert fake.chat_requests()[0].headers["x-tenant"] == "alice"
 

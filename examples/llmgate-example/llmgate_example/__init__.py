@@ -59,7 +59,9 @@ class JournalPlugin:
 
     @hookimpl
     def register_models(self) -> PluginModels:
-        return PluginModels(modules=("llmgate_example.models",), migrations=Path(__file__).parent / "migrations")
+        return PluginModels(
+            modules=("llmgate_example.models",), migrations=Path(__file__).parent / "migrations"
+        )
 
     # --- the mode -------------------------------------------------------------------------
 
@@ -75,8 +77,8 @@ class JournalPlugin:
         limit = int(ctx.settings.plugin(NAME).get("max_chars", DEFAULT_MAX_CHARS))
         entry = ctx.body.get("entry")
         if isinstance(entry, str) and len(entry) > limit:
-            return APIError(400, f"A journal entry may be {limit} characters long; this one has {len(entry)}.",
-                            "entry_too_long")  # fmt: skip
+            message = f"A journal entry may be {limit} characters long; this one has {len(entry)}."
+            return APIError(400, message, "entry_too_long")
         return None
 
     @hookimpl
@@ -86,8 +88,8 @@ class JournalPlugin:
         if not isinstance(entry, str) or not entry.strip():
             raise InvalidRequest("'entry' must be a non-empty string.", param="entry")
         messages = [{"role": "system", "content": PROMPT}, {"role": "user", "content": entry}]
-        return UpstreamRequest("/api/chat", {"model": chosen_model(ctx), "messages": messages, "stream": False},
-                               stream=False)  # fmt: skip
+        body = {"model": chosen_model(ctx), "messages": messages, "stream": False}
+        return UpstreamRequest("/api/chat", body, stream=False)
 
     @hookimpl
     async def transform_response(self, ctx: RequestContext, status: int, body: bytes) -> ClientResponse:
@@ -95,7 +97,9 @@ class JournalPlugin:
 
         assert ctx.body is not None and ctx.principal is not None
         reflection = orjson.loads(body)["message"]["content"].strip()
-        row = await JournalEntry.create(user_id=ctx.principal.user_id, text=ctx.body["entry"], reflection=reflection)
+        row = await JournalEntry.create(
+            user_id=ctx.principal.user_id, text=ctx.body["entry"], reflection=reflection
+        )
         return ClientResponse(200, orjson.dumps({"id": row.id, "reflection": reflection}))
 
     # --- the command ----------------------------------------------------------------------
