@@ -171,7 +171,7 @@ class UsersOwnKey:
 
     @hookimpl(tryfirst=True)
     def select_upstream(self, ctx: RequestContext) -> list[Upstream]:
-        return [Upstream(label=self.LABEL, base_url=self.url, kind="ollama_key")]
+        return [Upstream(label=self.LABEL, base_url=self.url, owner="ollama_keys")]
 
 
 @pytest.mark.parametrize("user_labels", [False, True])
