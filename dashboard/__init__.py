@@ -31,15 +31,13 @@ from dashboard.web import (
     not_found,
     registration_mode,
 )
-from proxy.hookspecs import hookimpl
-from proxy.storage.database import PluginModels
+from proxy.api import PluginModels, hookimpl
 
 if TYPE_CHECKING:
     from sanic import Sanic
 
     from config.settings import Settings
-    from proxy.audit import AccountEvent
-    from proxy.state import AppState
+    from proxy.api import AccountEvent, AppState
 
 NAME = "dashboard"
 SESSION_CLEANUP_SECONDS = 3600.0

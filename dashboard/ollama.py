@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from plugins.ollama_keys.models import OllamaKey
-from proxy.state import AppState
+from proxy.api import AppState
 
 SERVICE = "ollama_keys"
 

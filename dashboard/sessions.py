@@ -17,7 +17,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from dashboard.models import DashboardSession
-from proxy.storage.models import User
+from proxy.api import User
 
 SESSION_COOKIE = "llmgate_session"
 PRE_CSRF_COOKIE = "llmgate_csrf"  # double-submit token for the forms shown before sign-in

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from tortoise.functions import Count, Sum
 
 from dashboard.charts import Point
-from proxy.storage.models import UsageRecord
+from proxy.api import UsageRecord
 
 Step = Literal["hour", "day"]
 WINDOWS: dict[str, tuple[Step, int]] = {"24h": ("hour", 24), "30d": ("day", 30)}

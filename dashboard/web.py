@@ -16,8 +16,7 @@ from sanic.response import HTTPResponse, redirect
 
 from config.settings import Settings, SettingsError
 from dashboard import charts, sessions
-from proxy.audit import record
-from proxy.state import AppState
+from proxy.api import AppState, record_account_event
 
 PREFIX = "/dashboard"
 STATIC_DIR = Path(__file__).with_name("static")
@@ -263,7 +262,7 @@ async def audit(
     from the client's address. Never pass a secret."""
     session = getattr(request.ctx, "session", None)
     who = actor if actor is not None else (session.user.username if session else "")
-    await record(
+    await record_account_event(
         state_of(request).runner, who, action,
         subject=subject, target=target, address=client_address(request), details=details,
     )

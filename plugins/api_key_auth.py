@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from proxy import auth_events
-from proxy.context import Principal, RequestContext
-from proxy.hookspecs import hookimpl
-from proxy.security import hash_api_key
-from proxy.state import AppState
-from proxy.storage.models import ApiKey, UserSettings
+from proxy.api import (
+    ApiKey,
+    AppState,
+    Principal,
+    RequestContext,
+    UserSettings,
+    hash_api_key,
+    hookimpl,
+    listen_auth_changes,
+)
 
 NAME = "api_key_auth"
 FLUSH_SECONDS = 5.0
@@ -80,7 +84,7 @@ def startup(state: AppState) -> None:
     state.every(FLUSH_SECONDS, last_used.flush)
     if state.settings.redis_url:
         # Clears the whole cache: revocations are rare, and a key's next request reloads it.
-        listener = asyncio.ensure_future(auth_events.listen(state.settings.redis_url, state.auth_cache.clear))
+        listener = asyncio.ensure_future(listen_auth_changes(state.settings.redis_url, state.auth_cache.clear))
         state.services[_LISTENER] = listener
 
 

@@ -20,12 +20,22 @@ import orjson
 from sanic import Sanic
 
 from config.settings import Settings, SettingsError
-from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, UpstreamRequest
-from proxy.errors import InvalidRequest, UpstreamError
-from proxy.failures import UpstreamFailed
-from proxy.hookspecs import hookimpl
-from proxy.model_choice import chosen_model
-from proxy.streams import HEARTBEAT, Provisional, sse_data, with_heartbeats
+from proxy.api import (
+    HEARTBEAT,
+    ClientResponse,
+    Endpoint,
+    InvalidRequest,
+    ModeSpec,
+    Provisional,
+    RequestContext,
+    UpstreamError,
+    UpstreamFailed,
+    UpstreamRequest,
+    chosen_model,
+    hookimpl,
+    sse_data,
+    with_heartbeats,
+)
 
 NAME = "bypass"
 CHAT_COMPLETIONS = Endpoint("POST", "/v1/chat/completions")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.context import RequestContext
-from proxy.hookspecs import hookimpl
+from proxy.api import RequestContext, hookimpl
 
 
 @hookimpl(trylast=True)

@@ -55,11 +55,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from config.settings import Settings
-from proxy.context import RequestContext, Upstream
-from proxy.hookspecs import hookimpl
-from proxy.logtext import log_value
-from proxy.metrics_dir import MULTIPROC_ENV
-from proxy.state import AppState
+from proxy.api import MULTIPROC_ENV, AppState, RequestContext, Upstream, hookimpl, log_value
 
 NAME = "metrics"
 request_log = logging.getLogger("llmgate.requests")

@@ -11,7 +11,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from config.settings import Settings
-from proxy.hookspecs import hookimpl
+from proxy.api import hookimpl
 
 from . import openapi_document
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from proxy import __version__
+from proxy.api import __version__
 
 JSON = "application/json"
 SSE = "text/event-stream"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
+from sanic import Sanic
+
 from config.settings import Settings
-from proxy.context import RequestContext, Upstream
-from proxy.hookspecs import hookimpl
+from proxy.api import RequestContext, Upstream, hookimpl
 
 NAME = "shared_upstream"
 # Names a local Ollama daemon maps to its cloud models; Ollama Cloud itself knows only the bare name.
@@ -40,6 +42,17 @@ def context_warning(settings: Settings) -> str | None:
         "context (4k-32k tokens unless OLLAMA_CONTEXT_LENGTH says otherwise) and silently drops the start of "
         "longer prompts; Codex needs 64k or more: set LLMGATE_UPSTREAM_NUM_CTX (e.g. 65536)"
     )
+
+
+@hookimpl
+def register_routes(app: Sanic, settings: Settings) -> None:
+    # The operator is told once, not once per worker: by the main process when there are workers.
+    async def warn(app: Sanic) -> None:
+        text = context_warning(settings)
+        if text:
+            logging.getLogger("llmgate").warning("%s", text)
+
+    app.register_listener(warn, "main_process_start" if settings.workers > 1 else "before_server_start")
 
 
 @hookimpl(trylast=True)

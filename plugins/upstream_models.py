@@ -8,13 +8,16 @@ from typing import Any
 import httpx
 from cachetools import TTLCache
 
-from proxy.context import RequestContext, Upstream
-from proxy.errors import UpstreamError
-from proxy.hookspecs import hookimpl
-from proxy.scrub import scrub_secrets
-from proxy.security import hash_api_key
-from proxy.state import AppState
-from proxy.upstream import fetch_json
+from proxy.api import (
+    AppState,
+    RequestContext,
+    Upstream,
+    UpstreamError,
+    fetch_json,
+    hash_api_key,
+    hookimpl,
+    scrub_secrets,
+)
 
 NAME = "upstream_models"
 

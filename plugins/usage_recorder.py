@@ -12,10 +12,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from proxy.context import RequestContext, Upstream
-from proxy.hookspecs import hookimpl
-from proxy.state import AppState
-from proxy.storage.models import UsageRecord
+from proxy.api import AppState, RequestContext, Upstream, UsageRecord, hookimpl
 
 NAME = "usage_recorder"
 FLUSH_SECONDS = 1.0

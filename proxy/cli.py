@@ -39,10 +39,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         if value is not None:
             os.environ[variable] = str(value)
     settings = _settings()
-    from plugins.shared_upstream import context_warning
     from proxy.server import serve
 
-    serve(settings, startup_warnings=[context_warning])
+    serve(settings)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:

@@ -16,8 +16,8 @@ import orjson
 from proxy.context import RequestContext, UpstreamFailure
 from proxy.errors import APIError, UpstreamError
 from proxy.failures import FailureVerdict, UpstreamFailed, failure_to_error
-from proxy.streams import Provisional
 from proxy.scrub import scrub_secrets
+from proxy.streams import Provisional
 from proxy.upstream import MAX_ERROR_BODY, error_message, proxied_headers, upstream_url
 
 _SERVER_ERROR_RETRIES = "core.server_error_retries"

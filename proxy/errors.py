@@ -26,21 +26,37 @@ class APIError(Exception):
 
     def __init__(
         self,
-        message: str,
+        status_or_message: int | str,
+        message: str | None = None,
+        code: str | None = None,
         *,
         status: int | None = None,
         type: str | None = None,
-        code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
+        # Two spellings: APIError(status, message, code=None) for plugins, and
+        # APIError(message, status=..., ...) as the subclasses (InvalidRequest("...")) use it.
+        positional_status = isinstance(status_or_message, int) and not isinstance(status_or_message, bool)
+        if positional_status:
+            if message is None or status is not None:
+                raise TypeError("APIError(status, message, code=None): give the status once and a message")
+            status = status_or_message
+        else:
+            if message is not None:
+                raise TypeError("APIError takes (status, message, code) or (message, status=...)")
+            message = status_or_message
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
         if type is not None:
             self.type = type
+        elif positional_status and status is not None and self.type == APIError.type:
+            # A plain APIError(404, ...) gets the OpenAI type clients expect for its status.
+            fallback = "invalid_request_error" if status < 500 else "server_error"
+            self.type = _TYPE_FOR_STATUS.get(status, fallback)
         if code is not None:
             self.code = code
         self.param = param
@@ -60,6 +76,14 @@ class APIError(Exception):
 
     def body(self) -> bytes:
         return orjson.dumps(self.to_dict())
+
+
+_TYPE_FOR_STATUS = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
 
 
 class InvalidRequest(APIError):

@@ -1,7 +1,8 @@
 """The hooks every plugin may implement.
 
-Each spec says when it runs, what it is given, what its result means and how results combine.
-Only ``proxy.runner.HookRunner`` calls hooks; it reads the combination rule from the spec:
+Each spec says when it runs, what it is given, what its result means and how results combine;
+docs/plugins.md documents each with an example. Plugins import ``hookimpl`` and everything else
+from ``proxy.api``. Only ``proxy.runner.HookRunner`` calls hooks; it reads the combination rule from the spec:
 
 - ``firstresult=True``: implementations run in order until one returns something other than None;
   that result is the hook's answer (None when all abstain).
@@ -133,7 +134,7 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     Runs once while the command line is parsed (must not be async), for enabled plugins only: a
     disabled plugin's commands are not offered. A command sets its handler with
     ``parser.set_defaults(func=handler)``; ``handler(args)`` is called with the parsed arguments
-    and may raise ``proxy.cli_support.CLIError`` to fail with one line on stderr. Every
+    and may raise ``proxy.api.CLIError`` to fail with one line on stderr. Every
     implementation runs; results are ignored.
 
     Example::
@@ -249,7 +250,7 @@ def admit_request(ctx: RequestContext) -> APIError | None:
 def transform_request(ctx: RequestContext) -> UpstreamRequest | None:
     """Validate ``ctx.body`` and build what is sent upstream. First non-None result wins.
 
-    The mode's hook. Raise ``proxy.errors.InvalidRequest`` for bad input. Runs after
+    The mode's hook. Raise ``proxy.api.InvalidRequest`` for bad input. Runs after
     ``admit_request``; none at all is a 500.
     """
 
@@ -304,7 +305,7 @@ def classify_upstream_failure(ctx: RequestContext, failure: UpstreamFailure) -> 
     connection, a stream that broke or ended without an answer, an error line the mode raised as
     ``UpstreamFailed``. First non-None result wins; with none, connection failures and 5xx try the
     next candidate once. A ``FailureVerdict(retry, code)`` says the same as the bool. What an error
-    text means (its code) is the core's table, ``proxy.failures.code_for_text``. Implementations
+    text means (its code) is the core's table, ``proxy.api.code_for_text``. Implementations
     also record what the failure means (an exhausted key, an invalid key).
     """
 
@@ -333,9 +334,9 @@ def stream_transform_response(ctx: RequestContext, stream: AsyncIterator[bytes])
     Return None to leave the stream as it is. Called before the first byte is read, so the
     wrapper can emit events of its own before the upstream answers. Called again for every
     upstream attempt: until the client got committed output, a failed attempt (the body raises
-    ``proxy.failures.UpstreamFailed``, which a wrapper lets pass) makes the core build the chain
+    ``proxy.api.UpstreamFailed``, which a wrapper lets pass) makes the core build the chain
     anew on the next candidate. Bytes that must not end that chance (a keepalive, a heartbeat
-    event) are yielded as ``proxy.streams.Provisional``; a wrapper that passes chunks on unchanged
+    event) are yielded as ``proxy.api.Provisional``; a wrapper that passes chunks on unchanged
     keeps the mark. A mode raises ``UpstreamFailed`` itself when the upstream failed before any
     output (an error line, an empty answer); it never drives retries.
     """

@@ -196,11 +196,6 @@ class HookRunner:
                 stream = wrapped
         return stream
 
-    # Callers written before ``call`` existed; both follow the spec exactly as ``call`` does.
-    first = call
-    each = call
-    each_sync = call_sync
-
     # --- tracing ----------------------------------------------------------------------------
 
     def _traced(self, hook: str, kind: str, hookimpl: Any) -> Callable[..., Any]:

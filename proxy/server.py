@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
 
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
@@ -12,8 +11,8 @@ from sanic.worker.loader import AppLoader
 from config.settings import Settings, load_settings
 from proxy.app import create_app
 from proxy.connections import GatewayProtocol
-from proxy.plugin_host import build_runner, model_apps
 from proxy.metrics_dir import SharedMetricsDir
+from proxy.plugin_host import build_runner, model_apps
 from proxy.storage.database import migrate, secure_data_dir
 
 
@@ -22,7 +21,7 @@ def app_from_environment() -> Sanic:
     return create_app(load_settings(), name="llmgate")
 
 
-def serve(settings: Settings, startup_warnings: Sequence[Callable[[Settings], str | None]] = ()) -> None:
+def serve(settings: Settings) -> None:
     """Migrate, log what the operator should know (once, not per worker), then serve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per upstream call would cost time on the hot path and say nothing new.
@@ -33,10 +32,6 @@ def serve(settings: Settings, startup_warnings: Sequence[Callable[[Settings], st
     applied = asyncio.run(migrate(settings.database_url, plugin_apps=model_apps(runner)))
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
-    for warning in startup_warnings:
-        text = warning(settings)
-        if text:
-            log.warning("%s", text)
     if settings.workers <= 1:
         app = create_app(settings, name="llmgate")
         app.prepare(

@@ -22,9 +22,7 @@ from dashboard.web import (
     state_of,
     user_id,
 )
-from proxy import auth_events
-from proxy.accounts import AccountError, create_user
-from proxy.storage.models import ApiKey, User
+from proxy.api import AccountError, ApiKey, User, announce_auth_change, create_user
 
 
 async def _admin_page(
@@ -60,7 +58,7 @@ def _set_disabled(disabled: bool):  # type: ignore[no-untyped-def]
             await DashboardSession.filter(user_id=target.id).delete()
         # This worker forgets cached keys at once; the others at once with Redis, else within the TTL.
         state_of(request).invalidate_auth()
-        await auth_events.announce(state_of(request).settings.redis_url)
+        await announce_auth_change(state_of(request).settings.redis_url)
         await audit(request, "user.disabled" if disabled else "user.enabled", subject=target.username)
         return redirect(f"{PREFIX}/admin?done={'disabled' if disabled else 'enabled'}")
 

@@ -25,9 +25,17 @@ from dashboard.web import (
     signed_in,
     user_id,
 )
-from proxy.accounts import AccountError, check_new_account, check_password, create_user
-from proxy.security import hash_password, hash_password_off_loop, in_password_pool, verify_password_off_loop
-from proxy.storage.models import User
+from proxy.api import (
+    AccountError,
+    User,
+    check_new_account,
+    check_password,
+    create_user,
+    hash_password,
+    hash_password_off_loop,
+    in_password_pool,
+    verify_password_off_loop,
+)
 
 WRONG_CREDENTIALS = "Wrong username or password."
 

@@ -14,12 +14,7 @@ from plugins.ollama_keys.candidates import key_upstream
 from plugins.ollama_keys.models import OllamaKey
 from plugins.shared_upstream import shared_upstream
 from plugins.upstream_models import upstream_tags
-from proxy.accounts import set_selected_model, user_settings
-from proxy.context import Upstream
-from proxy.errors import APIError
-from proxy.logtext import log_value
-from proxy.scrub import scrub_secrets
-from proxy.storage.models import ApiKey
+from proxy.api import APIError, ApiKey, Upstream, log_value, scrub_secrets, set_selected_model, user_settings
 
 log = logging.getLogger("llmgate.dashboard")
 MODELS_TIMEOUT = 3.0  # the picker falls back to free text rather than keep the page waiting

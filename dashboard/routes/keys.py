@@ -11,9 +11,7 @@ from sanic.response import HTTPResponse, redirect
 from dashboard.sessions import set_cookie
 from dashboard.usage_data import totals_by
 from dashboard.web import PREFIX, audit, form_value, not_found, render, signed_in, state_of, user_id
-from proxy.accounts import create_api_key, key_label, revoke_api_key
-from proxy.security import derive_key, hash_api_key
-from proxy.storage.models import ApiKey, User
+from proxy.api import ApiKey, User, create_api_key, derive_key, hash_api_key, key_label, revoke_api_key
 
 # The new secret travels to the page that shows it in a short-lived encrypted cookie, so the
 # form is answered with a redirect (reloading cannot create a second key) and any worker can

@@ -12,7 +12,7 @@ from dashboard import ollama
 from dashboard.usage_data import totals_by
 from dashboard.web import PREFIX, audit, form_value, not_found, render, signed_in, state_of, user_id
 from plugins.ollama_keys.candidates import key_id_of
-from proxy.accounts import AccountError
+from proxy.api import AccountError
 
 GATEWAY_COUNTS_WINDOW = timedelta(days=30)
 

@@ -14,7 +14,7 @@ from dashboard.usage_data import Bucket, Totals, chart_points, series, sum_bucke
 from dashboard.web import not_found, render, signed_in, user_id
 from plugins.ollama_keys.candidates import key_id_of, usage_ref
 from plugins.ollama_keys.models import OllamaKey
-from proxy.storage.models import ApiKey
+from proxy.api import ApiKey
 
 
 @dataclass

@@ -19,10 +19,7 @@ from sanic import Request
 
 from config.settings import SettingsError
 from plugins.shared_upstream import is_cloud_url, shared_upstream
-from proxy.context import RequestContext, Upstream
-from proxy.model_choice import chosen_model
-from proxy.state import AppState
-from proxy.upstream import fetch_json
+from proxy.api import AppState, RequestContext, Upstream, chosen_model, fetch_json
 
 from .config import EmulatorSettings
 

@@ -18,8 +18,7 @@ from typing import Any
 
 import orjson
 
-from proxy.context import Upstream
-from proxy.errors import APIError
+from proxy.api import APIError, Upstream
 
 BYTES_PER_TOKEN = 4
 MARGIN = 1.5

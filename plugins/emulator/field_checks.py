@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from proxy.errors import InvalidRequest
+from proxy.api import InvalidRequest
 
 
 def describe(value: Any) -> str:

@@ -46,7 +46,7 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import InvalidRequest
+from proxy.api import InvalidRequest
 
 from .field_checks import invalid_value, missing, opt_str, req_dict, req_str, wrong_type
 from .sealing import ThinkingSealer

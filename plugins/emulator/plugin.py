@@ -25,13 +25,21 @@ import orjson
 from sanic import Sanic
 
 from config.settings import Settings
-from proxy.context import ClientResponse, Endpoint, ModeSpec, RequestContext, Route, Upstream, UpstreamRequest
-from proxy.errors import NotFound
-from proxy.failures import error_for_code
-from proxy.hookspecs import hookimpl
-from proxy.model_choice import chosen_model
-from proxy.state import AppState
-from proxy.storage.database import PluginModels
+from proxy.api import (
+    AppState,
+    ClientResponse,
+    Endpoint,
+    ModeSpec,
+    NotFound,
+    PluginModels,
+    RequestContext,
+    Route,
+    Upstream,
+    UpstreamRequest,
+    chosen_model,
+    error_for_code,
+    hookimpl,
+)
 
 from . import codex_setup, context_fit, stored
 from .config import EmulatorSettings, load

@@ -24,10 +24,17 @@ from typing import Any
 
 import orjson
 
-from proxy.context import RequestContext
-from proxy.errors import APIError
-from proxy.failures import UpstreamFailed, code_for_error, code_for_text
-from proxy.streams import HEARTBEAT, Provisional, iter_line_batches, with_heartbeats
+from proxy.api import (
+    HEARTBEAT,
+    APIError,
+    Provisional,
+    RequestContext,
+    UpstreamFailed,
+    code_for_error,
+    code_for_text,
+    iter_line_batches,
+    with_heartbeats,
+)
 
 from .stream_translation import UPSTREAM_ENDED_EARLY, ResponseEventStream, encode_sse
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.errors import InvalidRequest
+from proxy.api import InvalidRequest
 
 from .field_checks import (
     invalid_value,

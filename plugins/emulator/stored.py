@@ -28,8 +28,7 @@ from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from plugins.emulator.models import StoredItem, StoredResponse
-from proxy.errors import InvalidRequest
-from proxy.state import AppState
+from proxy.api import AppState, InvalidRequest
 
 from .input_translation import translate_input
 from .sealing import ThinkingSealer

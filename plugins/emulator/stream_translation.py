@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from proxy.failures import code_for_text
+from proxy.api import code_for_text
 
 from .sealing import ThinkingSealer
 from .tool_mapping import ToolMap

@@ -24,8 +24,7 @@ from cachetools import TTLCache
 
 from plugins.ollama_keys.models import OllamaKey, OllamaKeyPreference
 from plugins.shared_upstream import CLOUD_MODEL_SUFFIXES
-from proxy.context import Upstream
-from proxy.security import SecretBox
+from proxy.api import SecretBox, Upstream
 
 OVERLAY_SECONDS = 30.0  # an in-process mark wins over the (maybe older) database copy this long
 

@@ -9,7 +9,7 @@ import sys
 import httpx
 
 from plugins.ollama_keys import keys as key_ops
-from proxy.cli_support import CLIError, cli_settings, print_table, record_action, with_database
+from proxy.api import CLIError, cli_settings, print_table, record_action, with_database
 
 
 def _fraction(value: float | None) -> str:
@@ -17,8 +17,7 @@ def _fraction(value: float | None) -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> None:
-    from proxy.accounts import get_user
-    from proxy.security import SecretBox
+    from proxy.api import SecretBox, get_user
 
     if not args.key_stdin:
         raise CLIError("pass --key-stdin and pipe the key (keys are never taken as arguments)")
@@ -45,8 +44,7 @@ def cmd_add(args: argparse.Namespace) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    from proxy.accounts import get_user
-    from proxy.security import SecretBox
+    from proxy.api import SecretBox, get_user
 
     settings = cli_settings()
 
@@ -79,7 +77,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_remove(args: argparse.Namespace) -> None:
-    from proxy.accounts import get_user
+    from proxy.api import get_user
 
     settings = cli_settings()
 

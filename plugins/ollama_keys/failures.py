@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from plugins.ollama_keys.windows import KNOWN_WINDOWS
-from proxy.failures import USAGE_LIMIT_REACHED, code_for_text
+from proxy.api import USAGE_LIMIT_REACHED, code_for_text
 
 _USAGE_LIMIT = re.compile(r"(\w+)\s+usage\s+limit", re.IGNORECASE)
 

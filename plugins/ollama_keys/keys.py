@@ -18,9 +18,7 @@ from tortoise.transactions import in_transaction
 from plugins.ollama_keys import resources, windows
 from plugins.ollama_keys.candidates import preferred_key_id, stored_state, usage_ref
 from plugins.ollama_keys.models import OllamaKey, OllamaKeyPreference, UpstreamAttempt
-from proxy.accounts import AccountError
-from proxy.security import SecretBox, mask_secret
-from proxy.storage.models import UsageRecord
+from proxy.api import AccountError, SecretBox, UsageRecord, mask_secret
 
 MAX_NAME_LENGTH = 100
 MAX_SECRET_LENGTH = 1024

@@ -23,11 +23,7 @@ from plugins.ollama_keys.service import OllamaKeysService, Options
 from plugins.ollama_keys.windows import reset_after
 from plugins.shared_upstream import NAME as SHARED
 from plugins.shared_upstream import shared_upstream
-from proxy.context import RequestContext, Upstream, UpstreamFailure
-from proxy.errors import APIError
-from proxy.hookspecs import hookimpl
-from proxy.state import AppState
-from proxy.storage.database import PluginModels
+from proxy.api import APIError, AppState, PluginModels, RequestContext, Upstream, UpstreamFailure, hookimpl
 
 NAME = "ollama_keys"
 ATTEMPT_FLUSH_SECONDS = 1.0

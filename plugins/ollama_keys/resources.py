@@ -24,13 +24,10 @@ import orjson
 from tortoise.expressions import Q
 
 from plugins.ollama_keys.models import OllamaKey
-from proxy.context import Upstream
-from proxy.scrub import scrub_secrets
-from proxy.security import SecretBox
-from proxy.upstream import error_message, fetch_json
+from proxy.api import SecretBox, Upstream, error_message, fetch_json, scrub_secrets
 
 if TYPE_CHECKING:
-    from proxy.state import AppState
+    from proxy.api import AppState
 
 log = logging.getLogger("llmgate")
 

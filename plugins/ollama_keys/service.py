@@ -16,7 +16,7 @@ from plugins.ollama_keys.models import OllamaKey, UpstreamAttempt
 
 if TYPE_CHECKING:
     from config.settings import Settings
-    from proxy.state import AppState
+    from proxy.api import AppState
 
 log = logging.getLogger("llmgate")
 

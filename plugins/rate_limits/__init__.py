@@ -42,10 +42,7 @@ from sanic import Sanic
 from config.settings import Settings, SettingsError
 from plugins.rate_limits.local import SCOPE_KEY, SCOPE_USER, LocalLimits, SharedTable, identity
 from plugins.rate_limits.windows import Window, duration_text
-from proxy.context import Principal, RequestContext
-from proxy.errors import RateLimited
-from proxy.hookspecs import hookimpl
-from proxy.state import AppState
+from proxy.api import AppState, Principal, RateLimited, RequestContext, hookimpl
 
 NAME = "rate_limits"
 _TABLE = "rate_limits.table"  # state.services: the table the main process shared, if any

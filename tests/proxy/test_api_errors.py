@@ -169,3 +169,25 @@ def test_models_lists_the_upstream_tags(gateway: GatewayServer, fake: FakeOllama
 def test_healthz(gateway: GatewayServer) -> None:
     response = httpx.get(gateway.url + "/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_api_error_takes_status_message_and_code_in_that_order() -> None:
+    """The plugin API's spelling: ``APIError(status, message, code=None)`` is an OpenAI-shaped error."""
+    from proxy.api import APIError, InvalidRequest
+
+    refused = APIError(451, "Blocked by policy.", "blocked")
+    assert refused.status == 451
+    assert refused.to_dict() == {
+        "error": {"message": "Blocked by policy.", "type": "invalid_request_error", "code": "blocked", "param": None}
+    }
+    assert APIError(404, "No such thing.").to_dict()["error"]["type"] == "not_found_error"
+    assert APIError(503, "Down.").to_dict()["error"] == {
+        "message": "Down.", "type": "server_error", "code": None, "param": None,
+    }
+    # The keyword spelling and the subclasses keep working.
+    assert APIError("Busy.", status=429, type="rate_limit_error", code="busy").status == 429
+    assert InvalidRequest("Bad field.", param="model").to_dict()["error"]["param"] == "model"
+    with pytest.raises(TypeError):
+        APIError(400)  # a status without a message
+    with pytest.raises(TypeError):
+        APIError(400, "twice", status=401)

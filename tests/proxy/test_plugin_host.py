@@ -17,31 +17,15 @@ from tests.support.accounts import make_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
-ECHO_PLUGIN = '''
-"""A third-party mode: POST /v1/echo answers {"echo": <the model's reply>}."""
-import orjson
-from proxy.context import ClientResponse, Endpoint, ModeSpec, UpstreamRequest
-from proxy.hookspecs import hookimpl
 
-ECHO = Endpoint("POST", "/v1/echo")
+def readme_example() -> str:
+    """The README's "Writing a mode plugin" module, verbatim: what a reader copies is what is tested."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```python\n# llmgate_echo.py\n") + len("```python\n")
+    return readme[start : readme.index("```", start)]
 
 
-class EchoMode:
-    @hookimpl
-    def register_modes(self):
-        return [ModeSpec("echo", (ECHO,), "Echoes the model's reply", plugin=self)]
-
-    @hookimpl
-    def transform_request(self, ctx):
-        text = ctx.body.get("text", "")
-        return UpstreamRequest("/api/chat", {"model": "m", "stream": False,
-                               "messages": [{"role": "user", "content": text}]}, stream=False)
-
-    @hookimpl
-    def transform_response(self, ctx, status, body):
-        content = orjson.loads(body)["message"]["content"]
-        return ClientResponse(200, orjson.dumps({"echo": content}))
-'''
+ECHO_PLUGIN = readme_example()
 
 
 @pytest.fixture

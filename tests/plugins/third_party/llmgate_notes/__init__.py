@@ -10,9 +10,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from proxy.cli_support import cli_settings, print_table, with_database
-from proxy.hookspecs import hookimpl
-from proxy.storage.database import PluginModels
+from proxy.api import PluginModels, cli_settings, get_user, hookimpl, print_table, with_database
 
 
 @hookimpl
@@ -22,7 +20,6 @@ def register_models() -> PluginModels:
 
 def _add(args: argparse.Namespace) -> None:
     from llmgate_notes.models import Note
-    from proxy.accounts import get_user
 
     async def work() -> None:
         user = await get_user(args.username)
