@@ -300,6 +300,20 @@ def test_request_finished(start_gateway: Any, fake: FakeOllama, caplog: pytest.L
     assert line == 'audit user=alice endpoint="POST /v1/chat/completions" status=200'
 
 
+def test_account_event(start_gateway: Any, fake: FakeOllama, caplog: pytest.LogCaptureFixture) -> None:
+    from tests.dashboard.conftest import DashboardClient
+
+    gateway, _ = start_with(start_gateway, "account_event")
+    make_key(gateway)  # alice exists
+    client = DashboardClient(gateway)
+    with caplog.at_level(logging.WARNING, logger="llmgate.alerts"):
+        assert client.signin("alice", password="not her password").status_code == 401
+        assert wait_for(lambda: any(r.name == "llmgate.alerts" for r in caplog.records))
+    client.http.close()
+    line = next(r.getMessage() for r in caplog.records if r.name == "llmgate.alerts")
+    assert line == "failed sign-in for alice from 127.0.0.1"
+
+
 def test_list_models(start_gateway: Any, fake: FakeOllama) -> None:
     gateway, _ = start_with(start_gateway, "list_models")
     listed = httpx.get(gateway.url + "/v1/models", headers={"authorization": f"Bearer {make_key(gateway)}"})
