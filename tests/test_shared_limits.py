@@ -90,3 +90,27 @@ def test_two_instances_share_limits_and_hear_revocations(
                 refused[name] = time.monotonic() - revoked_at
         time.sleep(0.02)
     assert max(refused.values()) <= 1.0, refused
+
+
+@pytest.mark.parametrize("with_redis", [False, True], ids=["shared-memory", "redis"])
+def test_token_quota_holds_across_two_workers(
+    tmp_path: Path, fake: FakeOllama, served: list[Served], request: pytest.FixtureRequest, with_redis: bool,  # noqa: F811
+) -> None:
+    from tests.fake_ollama import Reply
+
+    extra = {"LLMGATE_DAILY_TOKENS": "100", "LLMGATE_MONTHLY_TOKENS": "0"}
+    if with_redis:
+        extra["LLMGATE_REDIS_URL"] = request.getfixturevalue("redis_server").url
+    env = gateway_env(tmp_path, fake, **extra)
+    key = new_key(env)
+    gateway = Served(env, workers=2, log=tmp_path / "serve.log")
+    served.append(gateway)
+    # A burst of one-token requests: both workers start counting this user (4 tokens in all).
+    fake.queue(Reply(content="a", prompt_eval_count=1, eval_count=0), times=4)
+    assert [a.status_code for a in burst(gateway.url, key, 4)] == [200] * 4
+    # Then 60 tokens each, one after another on new connections: whichever worker answers knows
+    # the other's count, so exactly two fit (4 + 60 < 100, 64 + 60 >= 100) and the rest are refused.
+    fake.queue(Reply(content="b", prompt_eval_count=40, eval_count=20), times=8)
+    statuses = [gateway.chat(key).status_code for _ in range(8)]
+    assert statuses == [200, 200] + [429] * 6, statuses
+    assert len(fake.chat_requests()) == 6
