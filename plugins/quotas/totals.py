@@ -54,11 +54,11 @@ class LocalTotals:
         for step in range(PROBES):
             base = ((start + step) % self.slots) * FIELDS
             held = cells[base + _IDENT]
-            if held == ident:
-                if cells[base + _PERIOD] == index:
-                    return base
-                free = base if free is None else free  # its own older period: reuse
-            elif free is None and held == 0:
+            if held == ident and cells[base + _PERIOD] == index:
+                return base
+            # Empty, or a total of an earlier period of the same kind (anyone's): free again.
+            stale = held >> 48 == ident >> 48 and cells[base + _PERIOD] < index
+            if free is None and (held == 0 or stale):
                 free = base
         if free is None or not claim:
             return None

@@ -123,3 +123,25 @@ def test_default_quotas_are_on_and_generous(make_settings) -> None:
     settings = make_settings()
     table = settings.plugin("quotas")
     assert table["daily_tokens"] >= 10_000_000 and table["monthly_tokens"] >= table["daily_tokens"] * 10
+
+
+def test_the_shared_table_reuses_slots_of_past_periods() -> None:
+    from plugins.quotas.periods import day_of
+    from plugins.quotas.totals import FIELDS, PROBES, LocalTotals
+    from plugins.rate_limits.local import SharedTable
+
+    totals = LocalTotals(SharedTable.create(shared=False))
+    yesterday, today = day_of(datetime.now(UTC) - timedelta(days=1)), day_of(datetime.now(UTC))
+    # Users whose probes all start at slot 0: the first PROBES fill every slot the next one can reach.
+    slots = totals.slots
+    same_start = [user for user in range(1, slots * (PROBES + 2)) if hash((1 << 48) | user) % slots == 0]
+    crowd, newcomer = same_start[:PROBES], same_start[PROBES]
+    for user in crowd:
+        totals.seed(user, yesterday, 5)
+    assert all(totals.cells[i * FIELDS] for i in range(PROBES))
+    assert totals.seed(newcomer, yesterday, 5) == 5 and totals.get(newcomer, yesterday) is None  # no room
+    # Today the newcomer finds room: yesterday's totals count for nothing.
+    assert totals.seed(newcomer, today, 7) == 7 and totals.get(newcomer, today) == 7
+    totals.add(newcomer, today, 3)
+    assert totals.get(newcomer, today) == 10
+    assert totals.get(crowd[0], today) is None  # seeded again from the usage table when asked
