@@ -105,12 +105,17 @@ def test_token_quota_holds_across_two_workers(
     key = new_key(env)
     gateway = Served(env, workers=2, log=tmp_path / "serve.log")
     served.append(gateway)
-    # A burst of one-token requests: both workers start counting this user (4 tokens in all).
-    fake.queue(Reply(content="a", prompt_eval_count=1, eval_count=0), times=4)
+    # Bursts on new connections, so both workers serve some. First one-token requests: both
+    # workers start counting this user (6 tokens in all).
+    fake.queue(Reply(content="a", prompt_eval_count=1, eval_count=0), times=6)
+    assert [a.status_code for a in burst(gateway.url, key, 6)] == [200] * 6
+    # Then four of 30 tokens at once: all admitted whatever order they finish in (6 + 3 * 30 < 100),
+    # and together they pass the quota (126 tokens).
+    fake.queue(Reply(content="b", prompt_eval_count=20, eval_count=10), times=10)
     assert [a.status_code for a in burst(gateway.url, key, 4)] == [200] * 4
-    # Then 60 tokens each, one after another on new connections: whichever worker answers knows
-    # the other's count, so exactly two fit (4 + 60 < 100, 64 + 60 >= 100) and the rest are refused.
-    fake.queue(Reply(content="b", prompt_eval_count=40, eval_count=20), times=8)
-    statuses = [gateway.chat(key).status_code for _ in range(8)]
-    assert statuses == [200, 200] + [429] * 6, statuses
-    assert len(fake.chat_requests()) == 6
+    # Every worker now refuses: each knows the other's count (on its own, each would have seen about
+    # half and admitted more).
+    refused = burst(gateway.url, key, 6)
+    assert [a.status_code for a in refused] == [429] * 6, [a.text for a in refused]
+    assert all(a.json()["error"]["code"] == "insufficient_quota" for a in refused)
+    assert len(fake.chat_requests()) == 10
