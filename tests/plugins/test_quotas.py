@@ -84,16 +84,14 @@ def test_a_bypass_stream_without_usage_asked_still_counts(start_gateway, fake: F
     assert_over_quota(call(gateway, key, "bypass", True), "daily", tomorrow())
 
 
-def test_usage_recorded_before_start_up_counts(start_gateway, fake: FakeOllama, make_settings) -> None:
-    first = with_quota(start_gateway, daily=1000)
+def test_usage_recorded_before_start_up_counts(start_gateway, fake: FakeOllama, database_url: str) -> None:
+    first = start_gateway(overrides={"plugins": {"quotas": {"daily_tokens": 1000}}}, database_url=database_url)
     key = make_key(first)
     fake.queue(Reply(content="x", prompt_eval_count=700, eval_count=200))
     assert call(first, key, "bypass", False).status_code == 200
     first.stop()  # flushes the usage records
     # A new gateway (new memory) with a lower quota seeds the total from the usage table.
-    database = first.settings.database_url
-    second = start_gateway(make_settings(overrides={"plugins": {"quotas": {"daily_tokens": 900}}},
-                                         env={"LLMGATE_DATABASE_URL": database}))
+    second = start_gateway(overrides={"plugins": {"quotas": {"daily_tokens": 900}}}, database_url=database_url)
     assert_over_quota(call(second, key, "bypass", False), "daily", tomorrow())
 
 
