@@ -59,6 +59,9 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "LLMGATE_REQUESTS_PER_MINUTE_PER_USER": ("plugins.rate_limits", "requests_per_minute_per_user"),
     "LLMGATE_CONCURRENT_STREAMS_PER_KEY": ("plugins.rate_limits", "concurrent_streams_per_key"),
     "LLMGATE_CONCURRENT_STREAMS_PER_USER": ("plugins.rate_limits", "concurrent_streams_per_user"),
+    "LLMGATE_DAILY_TOKENS": ("plugins.quotas", "daily_tokens"),
+    "LLMGATE_MONTHLY_TOKENS": ("plugins.quotas", "monthly_tokens"),
+    "LLMGATE_STORE_MAX_BYTES_PER_USER": ("plugins.emulator", "store_max_bytes_per_user"),
 }
 
 

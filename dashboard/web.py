@@ -53,6 +53,7 @@ NOTICES = {
     ),
     "approved": "The user was approved and can create API keys now.",
     "user_created": "The account was created.",
+    "quota_saved": "The quota was saved; every worker uses it within 10 seconds.",
     "signed_out": "You are signed out.",
     "revoked": "The API key was revoked. Clients using it are refused from now on.",
     "password": "Your password was changed. Other browsers were signed out.",

@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: dict[str, str] = {
     "usage_recorder": "plugins.usage_recorder",
     "metrics": "plugins.metrics",
     "rate_limits": "plugins.rate_limits",
+    "quotas": "plugins.quotas",
     "bypass": "plugins.bypass:BypassMode",
     "ollama_keys": "plugins.ollama_keys.plugin",
     "dashboard": "dashboard",

@@ -90,3 +90,32 @@ def test_two_instances_share_limits_and_hear_revocations(
                 refused[name] = time.monotonic() - revoked_at
         time.sleep(0.02)
     assert max(refused.values()) <= 1.0, refused
+
+
+@pytest.mark.parametrize("with_redis", [False, True], ids=["shared-memory", "redis"])
+def test_token_quota_holds_across_two_workers(
+    tmp_path: Path, fake: FakeOllama, served: list[Served], request: pytest.FixtureRequest, with_redis: bool,  # noqa: F811
+) -> None:
+    from tests.fake_ollama import Reply
+
+    extra = {"LLMGATE_DAILY_TOKENS": "100", "LLMGATE_MONTHLY_TOKENS": "0"}
+    if with_redis:
+        extra["LLMGATE_REDIS_URL"] = request.getfixturevalue("redis_server").url
+    env = gateway_env(tmp_path, fake, **extra)
+    key = new_key(env)
+    gateway = Served(env, workers=2, log=tmp_path / "serve.log")
+    served.append(gateway)
+    # Bursts on new connections, so both workers serve some. First one-token requests: both
+    # workers start counting this user (6 tokens in all).
+    fake.queue(Reply(content="a", prompt_eval_count=1, eval_count=0), times=6)
+    assert [a.status_code for a in burst(gateway.url, key, 6)] == [200] * 6
+    # Then four of 30 tokens at once: all admitted whatever order they finish in (6 + 3 * 30 < 100),
+    # and together they pass the quota (126 tokens).
+    fake.queue(Reply(content="b", prompt_eval_count=20, eval_count=10), times=10)
+    assert [a.status_code for a in burst(gateway.url, key, 4)] == [200] * 4
+    # Every worker now refuses: each knows the other's count (on its own, each would have seen about
+    # half and admitted more).
+    refused = burst(gateway.url, key, 6)
+    assert [a.status_code for a in refused] == [429] * 6, [a.text for a in refused]
+    assert all(a.json()["error"]["code"] == "insufficient_quota" for a in refused)
+    assert len(fake.chat_requests()) == 10

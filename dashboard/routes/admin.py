@@ -38,7 +38,41 @@ async def _admin_page(
         registration=registration_mode(settings_of(request)),
         user_totals=await per_key_totals("user_id", None),
         windows=await windows(user_id=None),
+        quotas=_quota_view(request),
     )
+
+
+# --- token quotas (the quotas plugin's service; absent when it is disabled) ---------------------
+
+
+def _quota_view(request: Request) -> dict[str, object] | None:
+    service = state_of(request).services.get("quotas")
+    if service is None:
+        return None
+    return {"defaults": service.defaults, "overrides": dict(service.overrides)}
+
+
+def _quota_field(request: Request, name: str) -> int | None:
+    """Blank: the configured default; otherwise a whole number >= 0 (0: unlimited)."""
+    raw = form_value(request, name).strip().replace(",", "").replace("_", "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValueError(f"{name.replace('_', ' ')} must be a whole number (0: unlimited) or blank for the default")
+    return int(raw)
+
+
+@admin_only
+async def set_quota(request: Request, target_id: int) -> HTTPResponse:
+    service = state_of(request).services.get("quotas")
+    if service is None or not await User.filter(id=target_id).exists():
+        return not_found(request)
+    try:
+        daily, monthly = _quota_field(request, "daily_tokens"), _quota_field(request, "monthly_tokens")
+    except ValueError as error:
+        return await _admin_page(request, status=400, error=str(error))
+    await service.set_quota(target_id, daily, monthly)
+    return redirect(f"{PREFIX}/admin?done=quota_saved")
 
 
 admin_page = admin_only(_admin_page)
@@ -109,6 +143,7 @@ ROUTES = [
     (audit_page, "/admin/audit", ["GET"]),
     (approve_user, "/admin/users/<target_id:int>/approve", ["POST"]),
     (add_user, "/admin/users", ["POST"]),
+    (set_quota, "/admin/users/<target_id:int>/quota", ["POST"]),
     (_set_disabled(True), "/admin/users/<target_id:int>/disable", ["POST"]),
     (_set_disabled(False), "/admin/users/<target_id:int>/enable", ["POST"]),
 ]

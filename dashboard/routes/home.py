@@ -58,7 +58,14 @@ async def _page(request: Request, status: int = 200, error: str | None = None) -
         ollama_key_count=await OllamaKey.filter(user_id=uid).count(),
         api_key_count=await ApiKey.filter(user_id=uid, revoked_at=None).count(),
         models=models, models_error=models_error,
+        quotas=await _quotas(request, uid),
     )
+
+
+async def _quotas(request: Request, uid: int) -> list:  # type: ignore[type-arg]
+    """The user's token quotas and what is left (empty when the quotas plugin is off)."""
+    service = state_of(request).services.get("quotas")
+    return await service.status(uid) if service is not None else []
 
 
 @signed_in

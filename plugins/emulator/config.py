@@ -15,6 +15,8 @@ class EmulatorSettings:
     # Model names an emulator key sees; a request for one of them is served by the user's model.
     models: tuple[str, ...] = DEFAULT_MODELS
     store_retention_hours: float = 720.0
+    # Stored responses per user in bytes (their JSON); the oldest go first. 0: no cap.
+    store_max_bytes_per_user: int = 100_000_000
     commit_after_seconds: float = 1.0
     heartbeat_seconds: float = 5.0
     # How often expired stored responses are deleted.
@@ -44,6 +46,7 @@ def load(settings: Settings) -> EmulatorSettings:
     return EmulatorSettings(
         models=tuple(models),
         store_retention_hours=_number(table, "store_retention_hours", 720.0, minimum=0.01),
+        store_max_bytes_per_user=int(_number(table, "store_max_bytes_per_user", 100_000_000)),
         commit_after_seconds=_number(table, "commit_after_seconds", 1.0),
         heartbeat_seconds=_number(table, "heartbeat_seconds", 5.0, minimum=0.05),
         purge_every_seconds=_number(table, "purge_every_seconds", 3600.0, minimum=1.0),

@@ -26,6 +26,8 @@ class StoredResponse(Model):
     # The upstream conversation up to and including this response, for previous_response_id.
     messages = fields.JSONField()
     response = fields.JSONField()
+    # What the row and its items take (their JSON), for the per-user cap: one SUM finds a user's total.
+    size_bytes = fields.BigIntField(default=0)
 
     class Meta:
         table = "stored_responses"

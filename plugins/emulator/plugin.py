@@ -227,6 +227,7 @@ class EmulatorMode:
             previous_response_id=turn.previous_response_id,
             retention_hours=self.config.store_retention_hours,
             input_items=turn.input_items,
+            max_bytes_per_user=self.config.store_max_bytes_per_user,
         )
 
     @hookimpl

@@ -14,17 +14,26 @@ but the request waits for its write (up to ``WRITE_WAIT_SECONDS``) before it sen
 or body: a ``GET`` the client sends right after must find the row, on any worker. Only requests
 that store pay that wait (one transaction: the response row and one multi-row INSERT of its items);
 ``store: false`` (Codex) costs nothing.
+
+Each user's stored responses are capped in size (``store_max_bytes_per_user``; the JSON of the row
+and its items, kept per row in ``size_bytes``): a write that would pass the cap first deletes the
+user's oldest responses, in the same transaction, until it fits (one SUM, and one more query and
+delete only when over). A response larger than the cap on its own is answered but not stored: its
+id is then unknown to ``GET`` and ``previous_response_id``, and the log says why. Two writes of one
+user at the same instant may each see the other's room and pass the cap by one response.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import Subquery
+from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
 from plugins.emulator.models import StoredItem, StoredResponse
@@ -110,8 +119,32 @@ async def referenced_items(user_id: int, item_ids: Iterable[str]) -> dict[str, d
     return found
 
 
-async def _write(response_row: StoredResponse, items: list[StoredItem]) -> None:
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+async def _make_room(user_id: int, size: int, cap: int) -> None:
+    """Delete the user's oldest stored responses until ``size`` more bytes fit under ``cap``."""
+    rows = StoredResponse.filter(user_id=user_id)
+    total = (await rows.annotate(total=Sum("size_bytes")).first().values_list("total", flat=True)) or 0
+    excess = int(total) + size - cap  # type: ignore[call-overload]
+    if excess <= 0:
+        return
+    doomed: list[str] = []
+    for response_id, row_size in await rows.order_by("created_at", "id").values_list("id", "size_bytes"):
+        doomed.append(response_id)  # type: ignore[arg-type]
+        excess -= row_size  # type: ignore[operator]
+        if excess <= 0:
+            break
+    await StoredItem.filter(response_id__in=doomed).delete()
+    await StoredResponse.filter(id__in=doomed).delete()
+    log.info("stored responses of user %d over their cap: expired the %d oldest", user_id, len(doomed))
+
+
+async def _write(response_row: StoredResponse, items: list[StoredItem], cap: int) -> None:
     async with in_transaction():
+        if cap:
+            await _make_room(response_row.user_id, response_row.size_bytes, cap)
         await response_row.save(force_create=True)
         if items:
             await StoredItem.bulk_create(items)  # executemany: no bind-parameter limit
@@ -126,6 +159,7 @@ async def save(
     previous_response_id: str | None,
     retention_hours: float,
     input_items: Sequence[Any] = (),
+    max_bytes_per_user: int = 0,
 ) -> None:
     """Write the rows in the background and wait (bounded) for them; see the module notes."""
     expires_at = _now() + timedelta(hours=retention_hours)
@@ -144,7 +178,15 @@ async def save(
         for item in (*input_items, *(response.get("output") or ()))
         if (item_id := _item_id(item)) is not None
     ]
-    task = state.spawn(_write(response_row, items))
+    size = _json_size(messages) + _json_size(response) + sum(_json_size(item.item) for item in items)
+    if max_bytes_per_user and size > max_bytes_per_user:
+        log.warning(
+            "response %s not stored: its %d bytes exceed store_max_bytes_per_user (%d)",
+            response["id"], size, max_bytes_per_user,
+        )
+        return
+    response_row.size_bytes = size
+    task = state.spawn(_write(response_row, items, max_bytes_per_user))
     try:
         await asyncio.wait_for(asyncio.shield(task), WRITE_WAIT_SECONDS)
     except TimeoutError:

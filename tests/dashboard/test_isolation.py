@@ -26,6 +26,7 @@ ROUTES_WITH_IDS = {
     ("POST", "/admin/users/<target_id:int>/disable"): "user",
     ("POST", "/admin/users/<target_id:int>/enable"): "user",
     ("POST", "/admin/users/<target_id:int>/approve"): "user",
+    ("POST", "/admin/users/<target_id:int>/quota"): "user",
 }
 ADMIN_ONLY = {("GET", "/admin")}
 
