@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from dashboard.models import AuditEntry
-from proxy.audit import AccountEvent
+from proxy.api import AccountEvent
 
 log = logging.getLogger("llmgate")
 

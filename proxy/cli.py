@@ -261,17 +261,24 @@ def build_parser(runner: HookRunner | None = None) -> argparse.ArgumentParser:
     revoke.add_argument("prefix")
     revoke.set_defaults(func=cmd_api_key_revoke)
 
-    parser.set_defaults(plugin_commands=_add_plugin_commands(runner, commands) if runner else {})
+    groups = {"user": user, "api-key": api_key}
+    parser.set_defaults(plugin_commands=_add_plugin_commands(runner, commands, groups) if runner else {})
     return parser
 
 
-def _add_plugin_commands(runner: HookRunner, commands: argparse._SubParsersAction) -> dict[str, list[str]]:
+def _add_plugin_commands(
+    runner: HookRunner, commands: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]
+) -> dict[str, list[str]]:
     """Let each enabled plugin add its commands; returns the names each one added."""
     added: dict[str, list[str]] = {}
+    arguments = {"subparsers": commands, "groups": groups}
     for impl in runner.plan("register_commands", scoped=False).impls:
-        before = set(commands.choices)
-        impl.function(commands)
-        added[impl.plugin] = sorted(set(commands.choices) - before)
+        before = {(None, name) for name in commands.choices}
+        before |= {(group, name) for group, actions in groups.items() for name in actions.choices}
+        impl.function(*[arguments[name] for name in impl.argnames])
+        after = {(None, name) for name in commands.choices}
+        after |= {(group, name) for group, actions in groups.items() for name in actions.choices}
+        added[impl.plugin] = sorted(" ".join(filter(None, pair)) for pair in after - before)
     return added
 
 

@@ -128,8 +128,12 @@ def register_models() -> PluginModels | None:
 
 
 @hookspec
-def register_commands(subparsers: argparse._SubParsersAction) -> None:
+def register_commands(subparsers: argparse._SubParsersAction, groups: dict[str, argparse._SubParsersAction]) -> None:
     """Add ``llmgate`` subcommands (argparse sub-parsers).
+
+    ``subparsers`` takes new top-level commands; ``groups`` holds the core's command groups by name
+    (``"user"``, ``"api-key"``), so a plugin can add an action to one (``llmgate user set-quota``).
+    Take only the arguments you need.
 
     Runs once while the command line is parsed (must not be async), for enabled plugins only: a
     disabled plugin's commands are not offered. A command sets its handler with

@@ -62,16 +62,25 @@ def _quota_field(request: Request, name: str) -> int | None:
     return int(raw)
 
 
+def _quota_words(daily: int | None, monthly: int | None) -> str:
+    def shown(value: int | None) -> str:
+        return "default" if value is None else ("unlimited" if value == 0 else str(value))
+
+    return f"daily {shown(daily)}, monthly {shown(monthly)}"
+
+
 @admin_only
 async def set_quota(request: Request, target_id: int) -> HTTPResponse:
     service = state_of(request).services.get("quotas")
-    if service is None or not await User.filter(id=target_id).exists():
+    target = await User.filter(id=target_id).first()
+    if service is None or target is None:
         return not_found(request)
     try:
         daily, monthly = _quota_field(request, "daily_tokens"), _quota_field(request, "monthly_tokens")
     except ValueError as error:
         return await _admin_page(request, status=400, error=str(error))
     await service.set_quota(target_id, daily, monthly)
+    await audit(request, "quota.set", subject=target.username, details=_quota_words(daily, monthly))
     return redirect(f"{PREFIX}/admin?done=quota_saved")
 
 

@@ -32,12 +32,7 @@ from plugins.quotas.models import UserQuota
 from plugins.quotas.periods import Period, day_of, in_words, month_of
 from plugins.quotas.totals import LocalTotals, Totals
 from plugins.rate_limits.local import SharedTable
-from proxy.context import RequestContext
-from proxy.errors import APIError
-from proxy.hookspecs import hookimpl
-from proxy.state import AppState
-from proxy.storage.database import PluginModels
-from proxy.storage.models import UsageRecord
+from proxy.api import APIError, AppState, PluginModels, RequestContext, UsageRecord, hookimpl
 
 NAME = "quotas"
 _TABLE = "quotas.table"  # state.services: the table the main process shared, if any
@@ -175,10 +170,10 @@ def register_models() -> PluginModels:
 
 
 @hookimpl
-def register_commands(subparsers: argparse._SubParsersAction) -> None:
+def register_commands(groups: dict[str, argparse._SubParsersAction]) -> None:
     from plugins.quotas.cli import add_commands
 
-    add_commands(subparsers)
+    add_commands(groups)
 
 
 @hookimpl

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from proxy.cli_support import CLIError, cli_settings, with_database
+from proxy.api import CLIError, cli_settings, record_action, with_database
 
 
 def _tokens(raw: str) -> int | None:
@@ -30,7 +30,7 @@ def _shown(value: int | None, default: int) -> str:
 def cmd_set_quota(args: argparse.Namespace) -> None:
     from plugins.quotas import NAME, QuotaSettings, set_user_quota
     from plugins.quotas.models import UserQuota
-    from proxy.accounts import get_user
+    from proxy.api import get_user
 
     if args.daily_tokens is _UNSET and args.monthly_tokens is _UNSET:
         raise CLIError("pass --daily-tokens and/or --monthly-tokens")
@@ -47,6 +47,10 @@ def cmd_set_quota(args: argparse.Namespace) -> None:
         if args.monthly_tokens is not _UNSET:
             monthly = args.monthly_tokens
         await set_user_quota(user.id, daily, monthly)
+        await record_action(
+            settings, "quota.set", subject=user.username,
+            details=f"daily {_shown(daily, defaults.daily_tokens)}, monthly {_shown(monthly, defaults.monthly_tokens)}",
+        )  # fmt: skip
         print(
             f"{user.username}: daily {_shown(daily, defaults.daily_tokens)} tokens, "
             f"monthly {_shown(monthly, defaults.monthly_tokens)} tokens "
@@ -59,16 +63,8 @@ def cmd_set_quota(args: argparse.Namespace) -> None:
 _UNSET: object = object()
 
 
-def _user_actions(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """The core's ``llmgate user`` group, which this command joins."""
-    user = subparsers.choices.get("user")
-    if user is None:
-        raise RuntimeError("the core's 'user' command is missing")
-    return next(a for a in user._actions if isinstance(a, argparse._SubParsersAction))
-
-
-def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    quota = _user_actions(subparsers).add_parser(
+def add_commands(groups: dict[str, argparse._SubParsersAction]) -> None:
+    quota = groups["user"].add_parser(
         "set-quota", help="set a user's token quotas (0: unlimited, 'default': the configured default)"
     )
     quota.add_argument("username")

@@ -8,7 +8,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 if TYPE_CHECKING:
-    from proxy.storage.models import User
+    from proxy.api import User
 
 
 class UserQuota(Model):

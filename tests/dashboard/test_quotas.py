@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from dashboard.models import AuditEntry
 from plugins.quotas.models import UserQuota
 from proxy.storage.models import User
 from tests.dashboard.conftest import make_api_key
@@ -34,6 +35,9 @@ def test_admin_sets_a_quota_on_the_dashboard_and_the_user_sees_it(gateway, clien
     assert saved.status_code == 302 and saved.headers["location"].endswith("done=quota_saved")
     row = gateway.run(UserQuota.get(user_id=target.id))
     assert (row.daily_tokens, row.monthly_tokens) == (1000, None)
+    # The change is in the audit log: who, whose quota, what it is now.
+    entry = gateway.run(AuditEntry.filter(action="quota.set").first())
+    assert (entry.actor, entry.subject, entry.details) == ("root", "alice", "daily 1000, monthly default")
     assert 'value="1000"' in admin.get("/admin").text
     page = alice.get("/").text
     assert "1,000" in page and "600" in page  # 1,000 a day, 400 used: 600 left

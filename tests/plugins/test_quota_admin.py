@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from pathlib import Path
 
 import httpx
@@ -26,6 +28,12 @@ def test_set_quota_on_the_command_line(tmp_path: Path, fake: FakeOllama) -> None
     assert "daily 5,000 tokens, monthly unlimited tokens" in out  # the daily quota is kept
     out = cli(env, "user", "set-quota", "alice", "--daily-tokens", "default", "--monthly-tokens", "default")
     assert "daily default (20,000,000) tokens, monthly default (300,000,000) tokens" in out
+    # Each change is in the audit log, as the command line's.
+    with sqlite3.connect(tmp_path / "data" / "llmgate.sqlite3") as db:
+        rows = db.execute("SELECT actor, subject, address FROM dashboard_audit WHERE action = 'quota.set'").fetchall()
+    assert rows == [("cli", "alice", "")] * 3
+    # The command belongs to the quotas plugin, in the core's user group.
+    assert "user set-quota" in next(line for line in cli(env, "plugins").splitlines() if line.startswith("quotas"))
 
 
 def test_set_quota_refuses_bad_input(tmp_path: Path, fake: FakeOllama) -> None:
