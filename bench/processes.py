@@ -203,6 +203,9 @@ def gateway_env(data_dir: Path, port: int, upstream_url: str, engine: str, worke
         LLMGATE_REQUESTS_PER_MINUTE_PER_USER="1000000000",
         LLMGATE_CONCURRENT_STREAMS_PER_KEY="1000000",
         LLMGATE_CONCURRENT_STREAMS_PER_USER="1000000",
+        # A Codex turn (about 9,000 tokens) fits: without it the emulator learns the fake model's
+        # 4,096-token default after the first request and refuses the Codex-shaped rows (400).
+        LLMGATE_UPSTREAM_NUM_CTX="32768",
     )
     return env
 

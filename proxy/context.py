@@ -125,7 +125,9 @@ class UpstreamRequest:
 
     ``headers`` (None: none of its own) are merged over the gateway's defaults (user agent, JSON
     content type, identity encoding, the upstream's key) for every candidate; a header named here
-    wins. Plugins add them in ``prepare_upstream_request``.
+    wins. Plugins add them in ``prepare_upstream_request``. Once failover is over (an answer is
+    open, or a stream's first committed output is out) ``json`` is emptied: a long stream does not
+    hold the history it sent.
     """
 
     path: str
@@ -181,7 +183,10 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     principal: Principal | None = None
     mode: str | None = None
+    # The parsed client body: set before ``admit_request``, released (None) once ``transform_request``
+    # has built the upstream request. ``request_bytes`` (the raw body's size) stays.
     body: dict[str, Any] | None = None
+    request_bytes: int = 0
     upstream_request: UpstreamRequest | None = None
     candidates: list[Upstream] = field(default_factory=list)
     upstream: Upstream | None = None  # the candidate that served the request

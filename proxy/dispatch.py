@@ -39,12 +39,16 @@ def _default_verdict(ctx: RequestContext, failure: UpstreamFailure) -> bool:
     return False
 
 
+_BODIES = "core.bodies"
+
+
 def _body_for(ctx: RequestContext, index: int) -> bytes:
     """The serialized request for candidate ``index``; serialized again only if the model or the
-    candidate's chat options differ."""
+    candidate's chat options differ. Kept only while candidates are being tried (see
+    ``open_upstream``): a failover after an answer serializes again."""
     ureq = ctx.upstream_request
     assert ureq is not None
-    cache: dict[tuple[object, tuple[tuple[str, object], ...]], bytes] = ctx.meta.setdefault("core.bodies", {})
+    cache: dict[tuple[object, tuple[tuple[str, object], ...]], bytes] = ctx.meta.setdefault(_BODIES, {})
     upstream = ctx.candidates[index]
     model = ureq.json.get("model")
     if isinstance(model, str):
@@ -59,6 +63,14 @@ def _body_for(ctx: RequestContext, index: int) -> bytes:
         body = cache[(model, options)] = orjson.dumps(payload)
     ctx.upstream_model = model
     return body
+
+
+def release_upstream_body(ctx: RequestContext) -> None:
+    """Failover is over: drop the upstream request's body (a chat history, tools) for the rest of
+    the request. The request itself (path, headers, ``stream``) stays."""
+    if ctx.upstream_request is not None:
+        ctx.upstream_request.json = {}
+    ctx.meta.pop(_BODIES, None)
 
 
 async def record_failure(ctx: RequestContext, failure: UpstreamFailure) -> bool:
@@ -104,6 +116,9 @@ async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[httpx.Resp
             failure = UpstreamFailure(upstream, None, f"could not reach upstream {upstream.label}: {_describe(exc)}")
         else:
             if response.status_code < 400:
+                # The upstream has the request: a long stream must not keep its serialized body
+                # (a Codex turn: over 100 KB, as orjson sizes its buffer generously).
+                ctx.meta.pop(_BODIES, None)
                 ctx.upstream = upstream
                 await runner.call("upstream_chosen", ctx, upstream=upstream)
                 return response, index
@@ -209,6 +224,7 @@ class Attempts:
                 async for chunk in chain:
                     if type(chunk) is not Provisional:
                         self.rest, self._serving = chain, body
+                        release_upstream_body(ctx)
                         yield chunk
                         return
                     yield chunk

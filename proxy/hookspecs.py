@@ -242,7 +242,10 @@ def admit_request(ctx: RequestContext) -> APIError | None:
     Runs for every request to a mode's endpoints after authentication, mode resolution and the
     endpoint check, once the JSON body is parsed: ``ctx.request`` is the Sanic request,
     ``ctx.principal`` the authenticated user and key, ``ctx.mode`` the mode, ``ctx.body`` the
-    parsed body. Nothing has been built or sent yet.
+    parsed body. Nothing has been built or sent yet. This and ``transform_request`` are the last
+    hooks that see the client's body: once the mode has built the upstream request, ``ctx.body``
+    is None and ``ctx.request.body`` empty (``ctx.request_bytes`` keeps its size), so a long stream
+    does not hold them. A plugin that needs part of the body later keeps that part itself here.
     First non-None result wins: the client gets that error's status, message and headers in the
     OpenAI error shape, and nothing is sent upstream. Raising the ``APIError`` works the same.
     Anything held for an admitted request (a concurrency slot) is released in ``request_finished``,
@@ -255,7 +258,9 @@ def transform_request(ctx: RequestContext) -> UpstreamRequest | None:
     """Validate ``ctx.body`` and build what is sent upstream. First non-None result wins.
 
     The mode's hook. Raise ``proxy.api.InvalidRequest`` for bad input. Runs after
-    ``admit_request``; none at all is a 500.
+    ``admit_request``; none at all is a 500. The last hook to see ``ctx.body`` and
+    ``ctx.request.body``: both are released once it returns (see ``admit_request``); keep what the
+    rest of the request needs in ``ctx.meta``.
     """
 
 

@@ -58,7 +58,17 @@ class UpstreamClient(httpx.AsyncClient):
         and its header merging do nothing for a gateway and cost about a tenth of a request.
         """
         request = httpx.Request(method, url, content=body, headers=headers, extensions={"timeout": self._timeouts})
-        return await self.transport.handle_async_request(request)
+        response = await self.transport.handle_async_request(request)
+        # The answer refers to its request, and the request holds the body it sent: an open stream
+        # would keep that body for its whole life. A bodiless stand-in keeps the method and URL
+        # that httpx's errors name.
+        response.request = _sent(method, url)
+        return response
+
+
+@functools.lru_cache(maxsize=4096)
+def _sent(method: str, url: httpx.URL) -> httpx.Request:
+    return httpx.Request(method, url)
 
 
 @functools.lru_cache(maxsize=4096)

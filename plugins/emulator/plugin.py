@@ -196,7 +196,7 @@ class EmulatorMode:
         if window is None:
             return None
         if turn.prompt_bytes is None:
-            client_bytes = len(ctx.request.body or b"")
+            client_bytes = ctx.request_bytes
             if not turn.previous_response_id and context_fit.surely_fits(client_bytes, window):
                 return None
             turn.prompt_bytes = context_fit.prompt_bytes(turn.translated.chat)
@@ -239,9 +239,17 @@ class EmulatorMode:
         async def keep(response: dict[str, Any]) -> None:
             await self._keep(ctx, turn, response)
 
+        def committed() -> None:
+            # No failover once output is out: the translated chat body (its system message alone
+            # about 50 KB for Codex) is not needed for the rest of a long stream.
+            turn.translated.chat = {}
+
         if turn.events is None:
             turn.events = self._events(turn)
-        return relay(ctx, stream, turn.events, heartbeat_seconds=self.config.heartbeat_seconds, on_final=keep)
+        return relay(
+            ctx, stream, turn.events, heartbeat_seconds=self.config.heartbeat_seconds,
+            on_final=keep, on_committed=committed,
+        )
 
     @hookimpl
     async def transform_response(self, ctx: RequestContext, status: int, body: bytes) -> ClientResponse | None:

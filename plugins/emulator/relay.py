@@ -65,9 +65,11 @@ async def relay(
     *,
     heartbeat_seconds: float,
     on_final: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    on_committed: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """The client's SSE bytes for one attempt (see the module notes). ``events`` lives as long as
-    the request, so a later attempt continues the Response the client has already seen opened."""
+    the request, so a later attempt continues the Response the client has already seen opened.
+    ``on_committed`` runs once, when the first output item goes out (no failover after that)."""
 
     async def ending(batch: list[dict[str, Any]]) -> bytes:
         # The final Response is known: keep it (store: true) before the client can ask for it.
@@ -84,7 +86,13 @@ async def relay(
 
     def out_bytes(batch: list[dict[str, Any]]) -> bytes:
         # Events before the first output item commit nothing: the next candidate can go on from there.
-        return _sse(batch) if events.has_output else Provisional(_sse(batch))
+        nonlocal on_committed
+        if not events.has_output:
+            return Provisional(_sse(batch))
+        if on_committed is not None:
+            on_committed()
+            on_committed = None
+        return _sse(batch)
 
     opening = events.opening()
     if opening:

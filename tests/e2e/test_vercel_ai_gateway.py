@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from proxy.context import RequestContext, Upstream
+from proxy.context import RequestContext
 from proxy.hookspecs import hookimpl
 from tests.e2e.vercel_ai_sdk import run_scenario
 from tests.fake_ollama import FakeOllama, Reply
@@ -30,7 +30,8 @@ class InputRecorder:
         self.inputs: list[Any] = []
 
     @hookimpl
-    def upstream_chosen(self, ctx: RequestContext, upstream: Upstream) -> None:
+    def admit_request(self, ctx: RequestContext) -> None:
+        # The last hook before the mode builds the upstream request (the body is released after).
         self.inputs.append(copy.deepcopy((ctx.body or {}).get("input")))
 
 

@@ -309,3 +309,51 @@ def test_trace_plugins_logs_every_hook_call_beside_the_request_line(
 
 def test_tracing_is_off_by_default(gateway: GatewayServer) -> None:
     assert gateway.state.runner.trace is False
+
+
+# --- what a request holds while it is served ------------------------------------------------
+
+
+class BodyWatcher:
+    """Notes what the request still holds at each later hook (a long stream keeps it for its life)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bool, bool, int, bool]] = []
+
+    def note(self, hook: str, ctx: RequestContext) -> None:
+        ureq = ctx.upstream_request
+        self.seen.append(
+            (hook, ctx.body is None, not ctx.request.body, ctx.request_bytes, bool(ureq and ureq.json))
+        )
+
+    @hookimpl
+    def upstream_chosen(self, ctx: RequestContext, upstream: Upstream) -> None:
+        self.note("upstream_chosen", ctx)
+
+    @hookimpl
+    def request_finished(self, ctx: RequestContext) -> None:
+        self.note("request_finished", ctx)
+
+
+@pytest.mark.parametrize("mode", ["bypass", "emulator"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_client_body_is_released_once_the_upstream_request_is_built(
+    start_gateway, fake: FakeOllama, mode: str, stream: bool
+) -> None:
+    watcher = BodyWatcher()
+    gateway = start_gateway(extra_plugins={"body_watcher": watcher})
+    fake.queue(Reply(content="fine"))
+    response = send(gateway, make_key(gateway, mode=mode), mode, stream)
+    assert response.status_code == 200 and "fine" in response.text
+    # The model got the whole request all the same.
+    [received] = fake.chat_requests()
+    assert received.json["messages"][-1]["content"] == "hi"
+    sent = len(orjson.dumps({**(CHAT if mode == "bypass" else RESPONSE), "stream": stream}))
+    # Chosen: the client's body is gone (its size stays), the upstream request is still whole for
+    # failover. Finished: failover is over, so the upstream body is gone too. (A stream's client may
+    # have read its last byte before the gateway finished the request.)
+    assert wait_for(lambda: len(watcher.seen) == 2), watcher.seen
+    assert watcher.seen == [
+        ("upstream_chosen", True, True, sent, True),
+        ("request_finished", True, True, sent, False),
+    ]
