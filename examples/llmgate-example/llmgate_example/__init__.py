@@ -87,6 +87,8 @@ class JournalPlugin:
         entry = ctx.body.get("entry")
         if not isinstance(entry, str) or not entry.strip():
             raise InvalidRequest("'entry' must be a non-empty string.", param="entry")
+        # The client's body is released once this hook returns: keep what the answer needs.
+        ctx.meta[NAME] = entry
         messages = [{"role": "system", "content": PROMPT}, {"role": "user", "content": entry}]
         body = {"model": chosen_model(ctx), "messages": messages, "stream": False}
         return UpstreamRequest("/api/chat", body, stream=False)
@@ -95,10 +97,10 @@ class JournalPlugin:
     async def transform_response(self, ctx: RequestContext, status: int, body: bytes) -> ClientResponse:
         from llmgate_example.models import JournalEntry
 
-        assert ctx.body is not None and ctx.principal is not None
+        assert ctx.principal is not None
         reflection = orjson.loads(body)["message"]["content"].strip()
         row = await JournalEntry.create(
-            user_id=ctx.principal.user_id, text=ctx.body["entry"], reflection=reflection
+            user_id=ctx.principal.user_id, text=ctx.meta[NAME], reflection=reflection
         )
         return ClientResponse(200, orjson.dumps({"id": row.id, "reflection": reflection}))
 
