@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -49,6 +50,17 @@ def assert_over_quota(answer: httpx.Response, period: str, reset: str) -> None:
     assert error["resets_at"] > datetime.now(UTC).timestamp()
 
 
+def counted(gateway, username: str = "alice") -> None:
+    """Wait until the last answer's tokens are counted: they are added just after its last byte
+    is sent (request_finished), so the client can be a moment ahead, more so with Redis."""
+    service = gateway.state.services["quotas"]
+    user = gateway.run(User.get(username=username))
+    deadline = time.monotonic() + 5
+    while gateway.run(service.check(user.id)) is None:
+        assert time.monotonic() < deadline, "the tokens were never counted"
+        time.sleep(0.02)
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 @pytest.mark.parametrize("mode", ["bypass", "emulator"])
 def test_over_daily_quota_is_refused_before_the_upstream(start_gateway, fake: FakeOllama, backend, mode, stream) -> None:
@@ -57,6 +69,7 @@ def test_over_daily_quota_is_refused_before_the_upstream(start_gateway, fake: Fa
     fake.queue(Reply(content="a long answer", prompt_eval_count=60, eval_count=50))
     first = call(gateway, key, mode, stream)
     assert first.status_code == 200  # 110 tokens: admitted under the quota, may overshoot it
+    counted(gateway)
     second = call(gateway, key, mode, stream)
     assert_over_quota(second, "daily", tomorrow())
     assert "110 of 100 tokens" in second.json()["error"]["message"]
@@ -70,6 +83,7 @@ def test_monthly_quota_says_it_resets_on_the_first(start_gateway, fake: FakeOlla
     key = make_key(gateway)
     fake.queue(Reply(content="x", prompt_eval_count=40, eval_count=20))
     assert call(gateway, key, "bypass", False).status_code == 200
+    counted(gateway)
     now = datetime.now(UTC)
     first = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
     assert_over_quota(call(gateway, key, "bypass", True), "monthly", first.strftime("%Y-%m-%d 00:00 UTC"))
@@ -81,6 +95,7 @@ def test_a_bypass_stream_without_usage_asked_still_counts(start_gateway, fake: F
     fake.queue(Reply(content="streamed", prompt_eval_count=20, eval_count=15))
     answer = call(gateway, key, "bypass", True)  # no stream_options: the client asked for no usage
     assert answer.status_code == 200 and '"usage"' not in answer.text
+    counted(gateway)
     assert_over_quota(call(gateway, key, "bypass", True), "daily", tomorrow())
 
 
