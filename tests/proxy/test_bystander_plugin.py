@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from proxy.api import RequestContext, Upstream, UpstreamRequest, hookimpl
+from proxy.api import RequestContext, UpstreamRequest, hookimpl
 from tests.fake_ollama import FakeOllama, Reply
+from tests.proxy.test_core_failover import TwoUpstreams
 from tests.support.accounts import make_key
 from tests.support.gateway import GatewayServer
 
@@ -48,17 +49,6 @@ class Bystander:
     @hookimpl
     def request_finished(self, ctx: RequestContext) -> None:
         raise RuntimeError("the bystander's bookkeeping failed")
-
-
-class TwoUpstreams:
-    """Both gateways offer the same two candidates, so failover can be scripted."""
-
-    def __init__(self, url: str) -> None:
-        self.candidates = [Upstream("first", url), Upstream("second", url)]
-
-    @hookimpl(tryfirst=True)
-    def select_upstream(self, ctx: RequestContext) -> list[Upstream]:
-        return self.candidates
 
 
 PATHS = {"bypass": "/v1/chat/completions", "emulator": "/v1/responses"}
