@@ -23,7 +23,7 @@ from proxy.plugin_host import build_runner, model_apps
 from proxy.security import SecretBox
 from proxy.state import AppState
 from proxy.storage.database import close_database, is_database_unavailable, open_database
-from proxy.upstream import make_http_client
+from proxy.upstream import make_upstream_clients
 
 log = logging.getLogger("llmgate")
 _app_numbers = itertools.count(1)
@@ -193,7 +193,8 @@ def _render_exception(request: Request, exception: Exception) -> HTTPResponse:
 async def _start_worker(app: Sanic) -> None:
     state: AppState = app.ctx.state
     await open_database(state.settings, model_apps(state.runner))
-    state.http = make_http_client(state.settings)
+    clients = make_upstream_clients(state.settings)
+    state.proxy, state.http = clients.proxy, clients.http
     await state.runner.call("startup", state=state)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import httpx
 import orjson
 
 from proxy.context import RequestContext, UpstreamFailure
@@ -18,16 +17,15 @@ from proxy.errors import APIError, UpstreamError
 from proxy.failures import FailureVerdict, UpstreamFailed, failure_to_error
 from proxy.scrub import scrub_secrets
 from proxy.streams import Provisional
-from proxy.upstream import MAX_ERROR_BODY, error_message, proxied_headers, upstream_url
+from proxy.upstream import MAX_ERROR_BODY, UpstreamAnswer, UpstreamUnreachable, error_message, proxied_headers
 
 _SERVER_ERROR_RETRIES = "core.server_error_retries"
 # Ollama's native chat: the only body an upstream's ``chat_options`` are merged into.
 NATIVE_CHAT_PATH = "/api/chat"
 
 
-def _describe(exc: Exception) -> str:
-    text = scrub_secrets(str(exc).strip())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+def _describe(exc: UpstreamUnreachable) -> str:
+    return scrub_secrets(str(exc))
 
 
 def _default_verdict(ctx: RequestContext, failure: UpstreamFailure) -> bool:
@@ -91,31 +89,32 @@ async def give_up(ctx: RequestContext) -> APIError:
     return UpstreamError("no upstream is available for this request", status=503, code="no_upstream")
 
 
-async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[httpx.Response, int]:
+async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[UpstreamAnswer, int]:
     """Send the request to the candidates from ``start`` on; return the first usable answer.
 
     The answer is open (streamed) and its status below 400. Raises ``APIError`` for the client.
     """
     ureq = ctx.upstream_request
     assert ureq is not None
-    client = ctx.state.http
+    client = ctx.state.proxy
     runner = ctx.state.runner
     for index in range(start, len(ctx.candidates)):
         upstream = ctx.candidates[index]
         if await runner.call("upstream_attempt", ctx, upstream=upstream) is False:
             continue
         headers = proxied_headers(upstream)
-        if ureq.headers:
-            headers = headers.copy()  # the prebuilt defaults are shared by every request to this key
-            headers.update(ureq.headers)
+        if ureq.headers:  # a new dict: the prebuilt defaults are shared by every request to this key
+            headers = {**headers, **ureq.headers}
         try:
             response = await client.open(
-                ureq.method, upstream_url(upstream.base_url, ureq.path), _body_for(ctx, index), headers
+                ureq.method, upstream.base_url + ureq.path, _body_for(ctx, index), headers
             )
-        except httpx.HTTPError as exc:
-            failure = UpstreamFailure(upstream, None, f"could not reach upstream {upstream.label}: {_describe(exc)}")
+        except UpstreamUnreachable as exc:
+            failure = UpstreamFailure(
+                upstream, None, f"could not reach upstream {upstream.label}: {_describe(exc)}"
+            )
         else:
-            if response.status_code < 400:
+            if response.status < 400:
                 # The upstream has the request: a long stream must not keep its serialized body
                 # (a Codex turn: over 100 KB, as orjson sizes its buffer generously).
                 ctx.meta.pop(_BODIES, None)
@@ -123,16 +122,12 @@ async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[httpx.Resp
                 await runner.call("upstream_chosen", ctx, upstream=upstream)
                 return response, index
             try:
+                raw = await response.read(MAX_ERROR_BODY)
+            except UpstreamUnreachable:
                 raw = b""
-                async for chunk in response.aiter_raw():
-                    raw += chunk
-                    if len(raw) > MAX_ERROR_BODY:
-                        break
-            except httpx.HTTPError:
-                pass
             finally:
                 await response.aclose()
-            failure = UpstreamFailure(upstream, response.status_code, error_message(raw))
+            failure = UpstreamFailure(upstream, response.status, error_message(raw))
         if not await record_failure(ctx, failure):
             raise failure_to_error(failure)
     raise await give_up(ctx)
@@ -146,11 +141,11 @@ class UpstreamBody:
     ``UpstreamFailed``.
     """
 
-    def __init__(self, ctx: RequestContext, opening: asyncio.Future[tuple[httpx.Response, int]]) -> None:
+    def __init__(self, ctx: RequestContext, opening: asyncio.Future[tuple[UpstreamAnswer, int]]) -> None:
         self.ctx = ctx
         self.index = -1
         self._opening = opening
-        self._response: httpx.Response | None = None
+        self._response: UpstreamAnswer | None = None
         self._chunks: AsyncIterator[bytes] | None = None
 
     def __aiter__(self) -> UpstreamBody:
@@ -159,10 +154,10 @@ class UpstreamBody:
     async def __anext__(self) -> bytes:
         if self._chunks is None:
             self._response, self.index = await self._opening
-            self._chunks = self._response.aiter_raw()
+            self._chunks = self._response.chunks()
         try:
             return await self._chunks.__anext__()
-        except httpx.HTTPError as exc:
+        except UpstreamUnreachable as exc:
             label = self.ctx.upstream.label if self.ctx.upstream else "?"
             raise UpstreamFailed(f"upstream {label} failed mid-stream: {_describe(exc)}") from exc
 
@@ -176,8 +171,8 @@ class UpstreamBody:
             await self._response.aclose()
 
 
-def _failed(error: APIError) -> asyncio.Future[tuple[httpx.Response, int]]:
-    future: asyncio.Future[tuple[httpx.Response, int]] = asyncio.get_running_loop().create_future()
+def _failed(error: APIError) -> asyncio.Future[tuple[UpstreamAnswer, int]]:
+    future: asyncio.Future[tuple[UpstreamAnswer, int]] = asyncio.get_running_loop().create_future()
     future.set_exception(error)
     return future
 

@@ -20,9 +20,11 @@ from sanic.response import HTTPResponse
 
 from proxy.context import ClientResponse, Endpoint, RequestContext, Route
 from proxy.dispatch import Attempts, open_upstream, release_upstream_body
-from proxy.errors import APIError, AuthenticationFailed, InvalidRequest, PermissionDenied
+from proxy.errors import APIError, AuthenticationFailed, InvalidRequest, PermissionDenied, UpstreamError
+from proxy.scrub import scrub_secrets
 from proxy.state import AppState
 from proxy.streams import sse_data
+from proxy.upstream import UpstreamUnreachable
 
 log = logging.getLogger("llmgate")
 
@@ -248,17 +250,18 @@ async def _complete(ctx: RequestContext) -> HTTPResponse:
     response, _ = await open_upstream(ctx)
     release_upstream_body(ctx)  # no failover once an answer is open
     try:
-        # The raw bytes as they came (the upstream is asked for identity encoding): httpx's
-        # ``aread`` runs every chunk through its decoder layer, 5% of a bypass request.
-        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+        # The raw bytes as they came: the upstream is asked for identity encoding.
+        raw = await response.read()
+    except UpstreamUnreachable as exc:
+        label = ctx.upstream.label if ctx.upstream else "?"
+        raise UpstreamError(f"upstream {label} failed while answering: {scrub_secrets(str(exc))}") from None
     finally:
         await response.aclose()
     result: ClientResponse | None = await ctx.state.runner.call(
-        "transform_response", ctx, status=response.status_code, body=raw
+        "transform_response", ctx, status=response.status, body=raw
     )
     if result is None:
-        content_type = response.headers.get("content-type", "application/json")
-        result = ClientResponse(response.status_code, raw, content_type)
+        result = ClientResponse(response.status, raw, response.content_type or "application/json")
     ctx.status = result.status
     headers = _headers(ctx)
     headers.update(result.headers)

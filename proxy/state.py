@@ -15,6 +15,7 @@ from config.settings import Settings
 from proxy.plugin_host import PluginInfo
 from proxy.runner import HookRunner
 from proxy.security import SecretBox
+from proxy.upstream import ProxyClient
 
 log = logging.getLogger("llmgate")
 
@@ -25,7 +26,9 @@ class AppState:
     runner: HookRunner
     plugins: list[PluginInfo]
     secret_box: SecretBox
-    http: httpx.AsyncClient = None  # type: ignore[assignment]  # set when the worker starts
+    # Set when the worker starts; both use one connection pool (proxy/upstream.py).
+    http: httpx.AsyncClient = None  # type: ignore[assignment]  # control plane: httpx's API
+    proxy: ProxyClient = None  # type: ignore[assignment]  # the proxied requests
     ready: bool = False
     # API key hash -> Principal (or None for an unknown key). The TTL bounds how long a
     # revocation takes to reach every worker.
