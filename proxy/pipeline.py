@@ -164,6 +164,16 @@ def parse_body(request: Request) -> dict[str, Any]:
     return body
 
 
+async def finish(ctx: RequestContext) -> None:
+    """``request_finished``, carried to its end even when the client leaves meanwhile.
+
+    Sanic cancels a request's task when its connection closes, and a client may close it the
+    moment the last byte arrives, while an implementation still awaits (with Redis: the quota's
+    count, the stream's slot). In a task of its own, shielded, the bookkeeping finishes either way.
+    """
+    await asyncio.shield(ctx.state.spawn(ctx.state.runner.call("request_finished", ctx)))
+
+
 async def handle(request: Request, endpoint: Endpoint) -> HTTPResponse | None:
     ctx = new_context(request, endpoint)
     runner = ctx.state.runner
@@ -172,7 +182,7 @@ async def handle(request: Request, endpoint: Endpoint) -> HTTPResponse | None:
     except APIError as error:  # raised by a wrap_request implementation
         return error_response(ctx, error)
     finally:
-        await runner.call("request_finished", ctx)
+        await finish(ctx)
 
 
 async def _serve(ctx: RequestContext) -> HTTPResponse | None:
@@ -209,7 +219,7 @@ async def handle_route(request: Request, route: Route, owner: str | None) -> HTT
     except APIError as error:  # raised by a wrap_request implementation
         return error_response(ctx, error)
     finally:
-        await runner.call("request_finished", ctx)
+        await finish(ctx)
 
 
 async def _serve_route(ctx: RequestContext, route: Route, owner: str | None) -> HTTPResponse:

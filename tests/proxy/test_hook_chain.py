@@ -6,6 +6,7 @@ client's answer and what the fake Ollama received.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -357,3 +358,33 @@ def test_the_client_body_is_released_once_the_upstream_request_is_built(
         ("upstream_chosen", True, True, sent, True),
         ("request_finished", True, True, sent, False),
     ]
+
+
+# --- request_finished when the client leaves ----------------------------------------------------
+
+
+class SlowBookkeeping:
+    """A request_finished that awaits (as the Redis-backed quotas and stream slots do)."""
+
+    def __init__(self) -> None:
+        self.finished: list[int] = []
+
+    @hookimpl
+    async def request_finished(self, ctx: RequestContext) -> None:
+        await asyncio.sleep(0.3)
+        self.finished.append(ctx.status)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_request_finished_completes_when_the_client_hangs_up_after_the_last_byte(
+    start_gateway, fake: FakeOllama, stream: bool
+) -> None:
+    plugin = SlowBookkeeping()
+    gateway = start_gateway(extra_plugins={"slow_bookkeeping": plugin})
+    key = make_key(gateway)
+    for _ in range(3):
+        # httpx.post closes its connection as soon as the answer is read: Sanic then cancels the
+        # request's task, which is still in request_finished.
+        assert send(gateway, key, stream=stream).status_code == 200
+    assert wait_for(lambda: len(plugin.finished) == 3), plugin.finished
+    assert plugin.finished == [200, 200, 200]
