@@ -149,6 +149,13 @@ class Totals:
                 self._lost(exc)
         return getattr(self.local, name)(*args)
 
+    def known(self, user_id: int, period: Period) -> int | None:
+        """The instance's own seeded total, read without awaiting; None when Redis is in use (or
+        the total is not seeded yet): then ``used`` asks."""
+        if self.redis_up:
+            return None
+        return self.local.get(user_id, period)
+
     async def used(self, user_id: int, period: Period, summed: Callable[[], Any]) -> int:
         """The user's tokens in ``period``; ``summed()`` (a database query) only when not yet seeded."""
         found = await self._call("get", user_id, period)
@@ -157,4 +164,7 @@ class Totals:
         return int(await self._call("seed", user_id, period, int(await summed())))
 
     async def add(self, user_id: int, period: Period, tokens: int) -> None:
-        await self._call("add", user_id, period, tokens)
+        if self.redis_up:
+            await self._call("add", user_id, period, tokens)
+        else:
+            self.local.add(user_id, period, tokens)
