@@ -10,6 +10,8 @@ import threading
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config.settings import SettingsError
 from plugins.rate_limits import Limits
@@ -207,6 +209,26 @@ def test_window_figures() -> None:
     assert fresh.remaining == 10 and fresh.reset_seconds == 0 and fresh.retry_after == 0
     full = window_at(6030.0, 60, 2, 100, 0, 2)
     assert full.remaining == 0 and full.reset_seconds == 90 and full.retry_after == 30
+
+
+@settings(max_examples=200, derandomize=True, database=None)
+@given(steps=st.lists(st.tuples(st.floats(0, 45), st.integers(1, 4)), min_size=1, max_size=40))
+def test_the_shared_table_counts_as_the_sliding_window_says(steps: list[tuple[float, int]]) -> None:
+    """Requests spread over a few minutes: each is admitted exactly when ``window_at``'s figures
+    (the limits library's sliding window) have room, and the figures the table reports match."""
+    clock = Clock()
+    local = LocalLimits(SharedTable.create(shared=False), clock=clock)
+    scope = identity(SCOPE_KEY, 1)
+    limit, written, previous, current = 5, 0, 0, 0
+    for pause, count in steps:
+        clock.now += pause
+        for _ in range(count):
+            expected = window_at(clock.now, 60, limit, written, previous, current)
+            (window,), admitted = local.hit([(scope, limit)], 60)
+            assert admitted == (expected.weighted < limit)
+            if admitted:
+                written, previous, current = int(clock.now // 60), expected.previous, expected.current + 1
+            assert window == window_at(clock.now, 60, limit, written, previous, current)
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0.012, "12ms"), (1.0, "1s"), (59.2, "1m0s"), (360, "6m0s"), (3723, "1h2m3s")])
