@@ -11,6 +11,7 @@ from sanic.worker.loader import AppLoader
 from config.settings import Settings, load_settings
 from proxy.app import create_app
 from proxy.connections import GatewayProtocol
+from proxy.log_output import configure_logging
 from proxy.metrics_dir import SharedMetricsDir
 from proxy.plugin_host import build_runner, model_apps
 from proxy.storage.database import migrate, secure_data_dir
@@ -18,14 +19,13 @@ from proxy.storage.database import migrate, secure_data_dir
 
 def app_from_environment() -> Sanic:
     """Factory for worker processes: they rebuild settings from the same files and variables."""
+    configure_logging()
     return create_app(load_settings(), name="llmgate")
 
 
 def serve(settings: Settings) -> None:
     """Migrate, log what the operator should know (once, not per worker), then serve."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One line per upstream call would cost time on the hot path and say nothing new.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging()
     log = logging.getLogger("llmgate")
     secure_data_dir(settings.data_dir)
     runner, _ = build_runner(settings)

@@ -112,10 +112,12 @@ def test_two_workers_serve_requests(tmp_path: Path, fake: FakeOllama, served: li
     gateway = Served(env, workers=2, log=tmp_path / "serve.log")
     served.append(gateway)
     pids: set[str] = set()
+    chats = 0
     deadline = time.monotonic() + 30
     while len(pids) < 2:
         assert time.monotonic() < deadline, f"only worker(s) {pids} answered"
         response = gateway.chat(key)
+        chats += 1
         assert response.status_code == 200, response.text
         pids.add(gateway.worker_pid())
     # Both workers share the database: a key made after they started works in each of them.
@@ -125,11 +127,18 @@ def test_two_workers_serve_requests(tmp_path: Path, fake: FakeOllama, served: li
     while answered != pids:
         assert time.monotonic() < deadline, f"the new key was not served by every worker: {answered}"
         assert gateway.chat(late_key).status_code == 200
+        chats += 1
         answered.add(gateway.worker_pid())
     # A local Ollama without upstream.num_ctx: the operator is told once, not once per worker.
     log = gateway.log.read_text().splitlines()
     warnings = [line for line in log if "upstream.num_ctx is not set" in line]
     assert len(warnings) == 1 and "WARNING" in warnings[0] and "LLMGATE_UPSTREAM_NUM_CTX" in warnings[0]
+    # Every request the workers served has its line in the log (workers log like the main process).
+    deadline = time.monotonic() + 5
+    while sum("llmgate.requests: " in line and "path=/v1/chat/completions" in line
+              for line in gateway.log.read_text().splitlines()) != chats:  # fmt: skip
+        assert time.monotonic() < deadline, "the workers' request lines are missing from the log"
+        time.sleep(0.1)
 
 
 def test_no_context_warning_once_num_ctx_is_set(tmp_path: Path, fake: FakeOllama, served: list[Served]) -> None:
