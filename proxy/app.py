@@ -49,6 +49,12 @@ class BoundedRequest(Request):
     async def receive_body(self) -> None:
         if self.body:
             return
+        stream = self.stream
+        if stream is not None and stream.request_body is True and len(stream.recv_buffer) >= (stream.request_bytes_left or 0):
+            # The whole (Content-Length) body is already here, as a small request's usually is:
+            # nothing to wait for, so no timer.
+            await super().receive_body()
+            return
         try:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for starts a task per request.
             async with asyncio.timeout(self.app.config.REQUEST_TIMEOUT):
