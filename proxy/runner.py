@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -108,6 +109,9 @@ class HookRunner:
     async def call(self, name: str, ctx: RequestContext | None = None, **kwargs: Any) -> Any:
         """Call hook ``name`` and combine the results as its spec says.
 
+        An ``async def`` implementation's coroutine is recognised by its type first: asking
+        ``inspect.isawaitable`` about every plain result goes through an ABC check.
+
         firstresult: the first non-None result (or None); collect: the list of non-None results;
         observer: the same list, with failing implementations logged and left out; chained: the
         final value of the argument the spec names. Without ``ctx`` (set-up and worker hooks)
@@ -121,8 +125,8 @@ class HookRunner:
         kind = plan.kind
         if kind == FIRST:
             for impl in plan.impls:
-                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-                if inspect.isawaitable(result):
+                result = impl.function(*map(kwargs.__getitem__, impl.argnames))
+                if type(result) is CoroutineType or (result is not None and inspect.isawaitable(result)):
                     result = await result
                 if result is not None:
                     return result
@@ -130,8 +134,8 @@ class HookRunner:
         if kind == CHAIN:
             argument = plan.argument
             for impl in plan.impls:
-                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-                if inspect.isawaitable(result):
+                result = impl.function(*map(kwargs.__getitem__, impl.argnames))
+                if type(result) is CoroutineType or (result is not None and inspect.isawaitable(result)):
                     result = await result
                 if result is not None:
                     kwargs[argument] = result  # type: ignore[index]
@@ -142,8 +146,8 @@ class HookRunner:
         if kind == OBSERVE:
             for impl in plan.impls:
                 try:
-                    result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-                    if inspect.isawaitable(result):
+                    result = impl.function(*map(kwargs.__getitem__, impl.argnames))
+                    if type(result) is CoroutineType or (result is not None and inspect.isawaitable(result)):
                         result = await result
                 except Exception as exc:  # noqa: BLE001 -- safecall: log it, and the chain goes on
                     _observer_failed(name, impl.plugin, exc)
@@ -152,8 +156,8 @@ class HookRunner:
                     results.append(result)
             return results
         for impl in plan.impls:
-            result = impl.function(*[kwargs[arg] for arg in impl.argnames])
-            if inspect.isawaitable(result):
+            result = impl.function(*map(kwargs.__getitem__, impl.argnames))
+            if type(result) is CoroutineType or (result is not None and inspect.isawaitable(result)):
                 result = await result
             if result is not None:
                 results.append(result)

@@ -15,7 +15,7 @@ endpoints. See docs/emulator.md for the field-by-field mapping.
 from __future__ import annotations
 
 import dataclasses
-import uuid
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,7 +175,7 @@ class EmulatorMode:
             translated.chat["messages"] = with_instructions(echo["instructions"], conversation)
         ctx.meta[NAME] = Turn(
             translated=translated,
-            response_id="resp_" + uuid.uuid4().hex,
+            response_id="resp_" + os.urandom(16).hex(),
             model=requested or self.config.default_model,
             store=store,
             previous_response_id=previous_id,

@@ -25,8 +25,8 @@ copies of a dict prepared once, built only for lifecycle events.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -67,7 +67,9 @@ def encode_sse(event: dict[str, Any]) -> bytes:
 
 
 def _new_id(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex
+    """``prefix`` and 32 random hex digits (as OpenAI's ids look); os.urandom without uuid4's
+    UUID object, which cost a tenth of translating a short answer."""
+    return prefix + os.urandom(16).hex()
 
 
 def _error_code(message: str) -> str:
@@ -280,7 +282,7 @@ class ResponseEventStream:
             function = call.get("function") or {}
             name = function.get("name") or ""
             arguments = function.get("arguments")
-            call_id = call.get("id") or "call_" + uuid.uuid4().hex[:24]
+            call_id = call.get("id") or "call_" + os.urandom(12).hex()
             target = self._tool_map.resolve(name)
             if target is not None and target.kind == "custom":
                 self._custom_tool_call(call_id, target.name, target.namespace, arguments, events)
