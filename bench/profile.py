@@ -1,11 +1,13 @@
 """CPU per request, and where it goes: one gateway worker and the reference under the same load.
 
-    python -m bench.profile                      # CPU ms per request, bypass, emulator, reference
+    python -m bench.profile                      # CPU ms per request: reference, bypass, emulator
+    python -m bench.profile --streams            # CPU µs per streamed token (64 paced streams)
     python -m bench.profile --svg docs           # also py-spy flame graphs: docs/profile-<route>.svg
+    python -m bench.profile --stacks out         # py-spy's collapsed stacks instead, to add up
 
-The load is the bench's own client at concurrency 32, non-streaming, in interleaved rounds; CPU is
-read from /proc, so the figure holds on a busy machine where requests per second do not. A quick
-way to see what a change costs before running the whole bench.
+The load is the bench's own client (concurrency 32, non-streaming; or the bench's paced streams)
+in interleaved rounds; CPU is read from /proc, so the figure holds on a busy machine where
+requests per second do not. A quick way to see what a change costs before running the whole bench.
 """
 
 from __future__ import annotations
@@ -16,60 +18,58 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench import bodies, client
 from bench.processes import Process, cpu_seconds, start_bare_proxy, start_fake, start_gateway
 
 CONCURRENCY = 32
+STREAMS = 64
+STREAM_TOKENS = 500
+STREAM_TEXT = f"tokens={STREAM_TOKENS} delay=0.005"  # the bench's (c): 200 tokens/s per stream
+
+Targets = dict[str, tuple[Process, client.Target]]
 
 
-def _targets(fake: Process, reference: Process, gateway: Process) -> dict[str, tuple[Process, client.Target]]:
+def _targets(reference: Process, gateway: Process, stream: bool) -> Targets:
+    text = STREAM_TEXT if stream else "hi"
+    chat, responses = bodies.chat(text, stream), bodies.responses(text, stream)
     return {
-        "reference": (
-            reference,
-            client.Target("reference", reference.url + "/v1/chat/completions", bodies.chat("hi", False)),
-        ),
-        "bypass": (
-            gateway,
-            client.Target(
-                "bypass",
-                gateway.url + "/v1/chat/completions",
-                bodies.chat("hi", False),
-                gateway.keys["bypass"],
-            ),
-        ),
-        "emulator": (
-            gateway,
-            client.Target(
-                "emulator",
-                gateway.url + "/v1/responses",
-                bodies.responses("hi", False),
-                gateway.keys["emulator"],
-            ),
-        ),
-    }
+        "reference": (reference, client.Target("reference", reference.url + "/v1/chat/completions", chat)),
+        "bypass": (gateway, client.Target("bypass", gateway.url + "/v1/chat/completions", chat, gateway.keys["bypass"])),
+        "emulator": (gateway, client.Target("emulator", gateway.url + "/v1/responses", responses, gateway.keys["emulator"])),
+    }  # fmt: skip
 
 
-async def measure(
-    targets: dict[str, tuple[Process, client.Target]], rounds: int, seconds: float
-) -> dict[str, float]:
+async def _load(target: client.Target, stream: bool, seconds: float) -> tuple[int, int]:
+    """Requests (or streamed tokens) served, and errors."""
+    if not stream:
+        result = await client.closed_loop(target, CONCURRENCY, seconds)
+        return result.requests, result.errors
+    run = await client.streams(target, STREAMS, b"tok%d" % (STREAM_TOKENS - 1))
+    return run.complete * STREAM_TOKENS, len(run.errors)
+
+
+async def measure(targets: Targets, rounds: int, seconds: float, stream: bool) -> dict[str, float]:
+    """CPU per request in ms, or per streamed token in µs."""
     cpu = dict.fromkeys(targets, 0.0)
     done = dict.fromkeys(targets, 0)
-    for name, (_, target) in targets.items():  # warm-up, left out
-        await client.closed_loop(target, CONCURRENCY, 1.0)
+    for _, target in targets.values():  # warm-up, left out
+        await _load(target, stream, 1.0)
     for _ in range(rounds):
         for name, (process, target) in targets.items():
             before = cpu_seconds(process.pid)
-            result = await client.closed_loop(target, CONCURRENCY, seconds)
+            served, errors = await _load(target, stream, seconds)
             cpu[name] += cpu_seconds(process.pid) - before
-            done[name] += result.requests
-            if result.errors:
-                print(f"  {name}: {result.errors} errors", flush=True)
-    return {name: cpu[name] / done[name] * 1e3 if done[name] else float("nan") for name in targets}
+            done[name] += served
+            if errors:
+                print(f"  {name}: {errors} errors", flush=True)
+    scale = 1e6 if stream else 1e3
+    return {name: cpu[name] / done[name] * scale if done[name] else float("nan") for name in targets}
 
 
-async def flame(process: Process, target: client.Target, seconds: float, out: Path) -> None:
+async def flame(process: Process, target: client.Target, seconds: float, out: Path, stream: bool) -> None:
     """py-spy's samples of ``process`` under load: a flame graph (.svg) or collapsed stacks (.txt)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     kind = "raw" if out.suffix == ".txt" else "flamegraph"
@@ -77,18 +77,19 @@ async def flame(process: Process, target: client.Target, seconds: float, out: Pa
         spy, "record", "--rate", "200", "--duration", str(int(seconds)), "--nonblocking", "--format", kind,
         "-o", str(out), "--pid", str(process.pid), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    await client.closed_loop(target, CONCURRENCY, seconds + 1)
+    deadline = time.monotonic() + seconds + 1
+    while time.monotonic() < deadline:
+        await _load(target, stream, seconds + 1)
     await recorder.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per round and route (requests only)")
+    parser.add_argument("--streams", action="store_true", help=f"{STREAMS} paced streams instead of requests")
     parser.add_argument("--svg", type=Path, help="write py-spy flame graphs (profile-<route>.svg) here")
-    parser.add_argument(
-        "--stacks", type=Path, help="write py-spy's collapsed stacks (profile-<route>.txt) here"
-    )
+    parser.add_argument("--stacks", type=Path, help="write py-spy's collapsed stacks (profile-<route>.txt) here")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="llmgate-profile-"))
     started: list[Process] = []
@@ -99,19 +100,20 @@ def main(argv: list[str] | None = None) -> None:
         started.append(reference)
         gateway = start_gateway(fake.url, "aiohttp", ["bypass", "emulator"])
         started.append(gateway)
-        targets = _targets(fake, reference, gateway)
+        targets = _targets(reference, gateway, args.streams)
         loop = client.new_loop()
         try:
-            result = loop.run_until_complete(measure(targets, args.rounds, args.seconds))
-            for name, ms in result.items():
-                print(f"{name:10s} {ms:.3f} ms CPU per request", flush=True)
+            result = loop.run_until_complete(measure(targets, args.rounds, args.seconds, args.streams))
+            unit = "µs CPU per streamed token" if args.streams else "ms CPU per request"
+            for name, figure in result.items():
+                print(f"{name:10s} {figure:.3f} {unit}", flush=True)
             for folder, suffix in ((args.svg, "svg"), (args.stacks, "txt")):
                 if folder is None:
                     continue
                 folder.mkdir(parents=True, exist_ok=True)
-                for name in ("bypass", "emulator"):
-                    process, target = targets[name]
-                    loop.run_until_complete(flame(process, target, 8, folder / f"profile-{name}.{suffix}"))
+                for name, (process, target) in targets.items():
+                    out = folder / f"profile-{name}{'-streams' if args.streams else ''}.{suffix}"
+                    loop.run_until_complete(flame(process, target, 8, out, args.streams))
         finally:
             loop.close()
     finally:
