@@ -4,6 +4,7 @@
     python -m bench.profile --streams            # CPU µs per streamed token (64 paced streams)
     python -m bench.profile --svg docs           # also py-spy flame graphs: docs/profile-<route>.svg
     python -m bench.profile --stacks out         # py-spy's collapsed stacks instead, to add up
+    python -m bench.profile --breakdown          # µs per request part by part (bench/breakdown.py)
 
 The load is the bench's own client (concurrency 32, non-streaming; or the bench's paced streams)
 in interleaved rounds; CPU is read from /proc, so the figure holds on a busy machine where
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import bodies, client
+from bench import bodies, breakdown, client
 from bench.processes import Process, cpu_seconds, start_bare_proxy, start_fake, start_gateway
 
 CONCURRENCY = 32
@@ -90,8 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--streams", action="store_true", help=f"{STREAMS} paced streams instead of requests")
     parser.add_argument("--svg", type=Path, help="write py-spy flame graphs (profile-<route>.svg) here")
     parser.add_argument("--stacks", type=Path, help="write py-spy's collapsed stacks (profile-<route>.txt) here")
+    parser.add_argument("--breakdown", action="store_true", help="print µs per request part by part (implies stacks)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="llmgate-profile-"))
+    if args.breakdown and args.stacks is None:
+        args.stacks = workdir / "stacks"
     started: list[Process] = []
     try:
         fake = start_fake(workdir)
@@ -114,6 +118,10 @@ def main(argv: list[str] | None = None) -> None:
                 for name, (process, target) in targets.items():
                     out = folder / f"profile-{name}{'-streams' if args.streams else ''}.{suffix}"
                     loop.run_until_complete(flame(process, target, 8, out, args.streams))
+            if args.breakdown:
+                suffix = "-streams" if args.streams else ""
+                print(breakdown.table({name: (args.stacks / f"profile-{name}{suffix}.txt", result[name] / (1000 if args.streams else 1))
+                                       for name in targets}, "µs/token" if args.streams else "µs/req"))  # fmt: skip
         finally:
             loop.close()
     finally:
