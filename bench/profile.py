@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--svg", type=Path, help="write py-spy flame graphs (profile-<route>.svg) here")
     parser.add_argument("--stacks", type=Path, help="write py-spy's collapsed stacks (profile-<route>.txt) here")
     parser.add_argument("--breakdown", action="store_true", help="print µs per request part by part (implies stacks)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for the gateway")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="llmgate-profile-"))
     if args.breakdown and args.stacks is None:
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> None:
         started.append(fake)
         reference = start_bare_proxy(fake.url)
         started.append(reference)
-        gateway = start_gateway(fake.url, "aiohttp", ["bypass", "emulator"])
+        extra = dict(item.split("=", 1) for item in args.env)
+        gateway = start_gateway(fake.url, "aiohttp", ["bypass", "emulator"], extra_env=extra)
         started.append(gateway)
         targets = _targets(reference, gateway, args.streams)
         loop = client.new_loop()

@@ -22,6 +22,7 @@ import argparse
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,35 +118,35 @@ class Quotas:
             self.defaults.monthly_tokens if monthly is None else monthly,
         )
 
-    async def used(self, user_id: int, period: Period) -> int:
-        async def summed() -> int:
-            row = await (
-                UsageRecord.filter(user_id=user_id, created_at__gte=period.start, created_at__lt=period.end)
-                .annotate(i=Sum("input_tokens"), o=Sum("output_tokens"))
-                .first()
-                .values("i", "o")
-            )
-            return int((row or {}).get("i") or 0) + int((row or {}).get("o") or 0)
+    async def _summed(self, user_id: int, period: Period) -> int:
+        """The user's tokens in ``period`` from the usage table (seeds a total)."""
+        row = await (
+            UsageRecord.filter(user_id=user_id, created_at__gte=period.start, created_at__lt=period.end)
+            .annotate(i=Sum("input_tokens"), o=Sum("output_tokens"))
+            .first()
+            .values("i", "o")
+        )
+        return int((row or {}).get("i") or 0) + int((row or {}).get("o") or 0)
 
-        return await self.totals.used(user_id, period, summed)
+    async def used(self, user_id: int, period: Period) -> int:
+        (found,) = await self.totals.used_many(user_id, (period,), partial(self._summed, user_id))
+        return found
 
     async def check(self, user_id: int, now: datetime | None = None) -> QuotaExceeded | None:
-        limits = self.limits(user_id)
-        if not (limits[0] or limits[1]):
+        daily, monthly = self.limits(user_id)
+        if not (daily or monthly):
             return None
-        for period, limit in zip(self.periods(now), limits, strict=True):
-            if not limit:
-                continue
-            used = self.totals.known(user_id, period)
-            if used is None:
-                used = await self.used(user_id, period)
+        day, month = self.periods(now)
+        limited = [(period, limit) for period, limit in ((day, daily), (month, monthly)) if limit]
+        periods = [period for period, _ in limited]
+        totals = await self.totals.used_many(user_id, periods, partial(self._summed, user_id))
+        for (period, limit), used in zip(limited, totals, strict=True):
             if used >= limit:
                 return _refusal(period, limit, used, now or datetime.now(UTC))
         return None
 
     async def add(self, user_id: int, tokens: int, now: datetime | None = None) -> None:
-        for period in self.periods(now):
-            await self.totals.add(user_id, period, tokens)
+        await self.totals.add_many(user_id, self.periods(now), tokens)
 
     async def status(self, user_id: int) -> list[QuotaStatus]:
         """Both quotas of a user with what is used (seeds the totals when needed)."""

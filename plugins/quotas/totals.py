@@ -15,7 +15,7 @@ every instance agrees. A Redis that stops answering falls back to the instance's
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from plugins.quotas.periods import Period
@@ -28,10 +28,12 @@ _IDENT, _PERIOD, _TOTAL = range(3)
 FIELDS = 3
 PROBES = 16
 
-# KEYS[1]: a total. ARGV[1]: tokens. Adds only to a seeded total.
+# KEYS: totals (the day's and the month's). ARGV[1]: tokens. Adds only to seeded totals.
 _ADD_IF_SEEDED = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end
-return -1
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, ARGV[1]) end
+end
+return 0
 """
 
 
@@ -107,6 +109,10 @@ class RedisTotals:
         raw = await self.client.get(self.key(user_id, period))
         return None if raw is None else int(raw)
 
+    async def get_many(self, user_id: int, periods: Sequence[Period]) -> list[int | None]:
+        raws = await self.client.mget([self.key(user_id, period) for period in periods])
+        return [None if raw is None else int(raw) for raw in raws]
+
     async def seed(self, user_id: int, period: Period, total: int) -> int:
         key = self.key(user_id, period)
         async with self.client.pipeline(transaction=True) as pipe:
@@ -116,7 +122,10 @@ class RedisTotals:
         return total if raw is None else int(raw)
 
     async def add(self, user_id: int, period: Period, tokens: int) -> None:
-        await self._add(keys=[self.key(user_id, period)], args=[tokens])
+        await self.add_many(user_id, (period,), tokens)
+
+    async def add_many(self, user_id: int, periods: Sequence[Period], tokens: int) -> None:
+        await self._add(keys=[self.key(user_id, period) for period in periods], args=[tokens])
 
 
 class Totals:
@@ -149,22 +158,34 @@ class Totals:
                 self._lost(exc)
         return getattr(self.local, name)(*args)
 
-    def known(self, user_id: int, period: Period) -> int | None:
-        """The instance's own seeded total, read without awaiting; None when Redis is in use (or
-        the total is not seeded yet): then ``used`` asks."""
-        if self.redis_up:
-            return None
-        return self.local.get(user_id, period)
-
-    async def used(self, user_id: int, period: Period, summed: Callable[[], Any]) -> int:
-        """The user's tokens in ``period``; ``summed()`` (a database query) only when not yet seeded."""
-        found = await self._call("get", user_id, period)
-        if found is not None:
-            return int(found)
-        return int(await self._call("seed", user_id, period, int(await summed())))
+    async def used_many(
+        self, user_id: int, periods: Sequence[Period], summed: Callable[[Period], Awaitable[int]]
+    ) -> list[int]:
+        """The user's tokens in each of ``periods``: one read for all of them (one Redis round
+        trip, or the instance's table without awaiting); ``summed(period)`` seeds a missing one."""
+        found: list[int | None] | None = None
+        if self.redis is not None and self.redis_up:
+            try:
+                found = await self.redis.get_many(user_id, periods)
+            except REDIS_ERRORS as exc:
+                self._lost(exc)
+        if found is None:
+            found = [self.local.get(user_id, period) for period in periods]
+        return [
+            value if value is not None else int(await self._call("seed", user_id, period, int(await summed(period))))
+            for period, value in zip(periods, found, strict=True)
+        ]
 
     async def add(self, user_id: int, period: Period, tokens: int) -> None:
-        if self.redis_up:
-            await self._call("add", user_id, period, tokens)
-        else:
+        await self.add_many(user_id, (period,), tokens)
+
+    async def add_many(self, user_id: int, periods: Sequence[Period], tokens: int) -> None:
+        """Add to each seeded total of ``periods``: one Redis call for all of them."""
+        if self.redis is not None and self.redis_up:
+            try:
+                await self.redis.add_many(user_id, periods, tokens)
+                return
+            except REDIS_ERRORS as exc:
+                self._lost(exc)
+        for period in periods:
             self.local.add(user_id, period, tokens)
