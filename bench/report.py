@@ -130,6 +130,11 @@ def notes(results: Results) -> list[str]:
     out = []
     client = {row.get("client") for row in results.get("throughput", {}).values()}
     out.append(f"(b) load generator: {', '.join(sorted(c for c in client if c)) or '—'}; {results.get('wrk', '')}")
+    for label, row in results.get("throughput", {}).items():
+        if row.get("error_kinds"):
+            kinds = ", ".join(f"{kind} {count}" for kind, count in row["error_kinds"].items())
+            slow = " (timeout: an answer slower than wrk's 2 s)" if "timeout" in row["error_kinds"] else ""
+            out.append(f"(b) {label}: errors: {kinds}{slow}")
     for label, row in results.get("streaming", {}).items():
         if row.get("first_errors"):
             out.append(f"(c) {label}: first errors: {'; '.join(e[:160] for e in row['first_errors'])}")

@@ -171,15 +171,20 @@ async def latency(routes: list[Route], profile: Profile) -> dict[str, dict[str, 
 async def throughput(routes: list[Route], profile: Profile, use_wrk: bool) -> dict[str, dict[str, Any]]:
     routes = [r for r in routes if RPS in r.phases]
     totals = {r.label: [0, 0, 0.0, 0.0] for r in routes}
+    kinds: dict[str, dict[str, int]] = {r.label: {} for r in routes}
     for _ in range(profile.rps_rounds):
         for route in routes:
             target = route.target("hi", False)
             cpu_before = cpu_seconds(route.process.pid) if route.process else 0.0
             if use_wrk:
-                ok, errors, seconds = await asyncio.to_thread(wrk.run, target, CONCURRENCY, profile.rps_seconds)
+                ok, by_kind, seconds = await asyncio.to_thread(wrk.run, target, CONCURRENCY, profile.rps_seconds)
             else:
                 result = await client.closed_loop(target, CONCURRENCY, profile.rps_seconds)
-                ok, errors, seconds = result.requests, result.errors, result.seconds
+                ok, seconds = result.requests, result.seconds
+                by_kind = {"failed": result.errors} if result.errors else {}
+            errors = sum(by_kind.values())
+            for kind, count in by_kind.items():
+                kinds[route.label][kind] = kinds[route.label].get(kind, 0) + count
             totals[route.label][0] += ok
             totals[route.label][1] += errors
             totals[route.label][2] += seconds
@@ -188,7 +193,8 @@ async def throughput(routes: list[Route], profile: Profile, use_wrk: bool) -> di
     out: dict[str, dict[str, Any]] = {}
     for route in routes:
         ok, errors, seconds, cpu = totals[route.label]
-        out[route.label] = {"rps": ok / seconds if seconds else 0.0, "errors": errors, "client": "wrk" if use_wrk else "bench.client"}
+        out[route.label] = {"rps": ok / seconds if seconds else 0.0, "errors": errors, "error_kinds": kinds[route.label],
+                            "client": "wrk" if use_wrk else "bench.client"}
         if route.process and ok:
             # CPU per request is what the process costs, whatever else the machine is doing.
             out[route.label]["cpu_ms_per_request"] = cpu / ok * 1e3

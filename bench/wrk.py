@@ -53,8 +53,13 @@ def ensure() -> tuple[str | None, str]:
     return None, f"apt-get install -y wrk failed ({reason}): install wrk by hand (needs root)"
 
 
-def run(target: Target, concurrency: int, seconds: float) -> tuple[int, int, float]:
-    """(successful requests, non-2xx or failed requests, seconds) for one closed-loop run."""
+def run(target: Target, concurrency: int, seconds: float) -> tuple[int, dict[str, int], float]:
+    """(successful requests, failed requests by kind, seconds) for one closed-loop run.
+
+    The kinds are wrk's: ``non-2xx`` answers, and socket errors ``connect``, ``read``, ``write`` and
+    ``timeout``. A timeout is a slow answer, not a failed one: wrk counts an answer that took over
+    its 2 s when it arrives (it is among the successful requests too), and each request still
+    outstanding after 2 s at each of its 2-second checks."""
     auth = f'wrk.headers["Authorization"] = "Bearer {target.key}"' if target.key else ""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_SCRIPT.format(body=target.body.decode(), auth=auth))
@@ -70,9 +75,13 @@ def run(target: Target, concurrency: int, seconds: float) -> tuple[int, int, flo
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     requests = int(total.group(1))
     elapsed = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
+    errors: dict[str, int] = {}
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = int(bad.group(1)) if bad else 0
+    if bad:
+        errors["non-2xx"] = int(bad.group(1))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if socket_errors:
-        errors += sum(int(g) for g in socket_errors.groups())
-    return requests - (int(bad.group(1)) if bad else 0), errors, elapsed
+        for kind, count in zip(("connect", "read", "write", "timeout"), socket_errors.groups(), strict=True):
+            if int(count):
+                errors[kind] = int(count)
+    return requests - errors.get("non-2xx", 0), errors, elapsed

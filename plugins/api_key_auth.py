@@ -3,11 +3,14 @@
 A known key costs no database round trip; a revoked key or disabled user stops working within
 ``security.auth_cache_seconds``, or within a moment on every instance when Redis is configured
 (``proxy.auth_events``: revocations are announced there and each worker drops its cache). ``last used`` is written in batches, never on the request path.
+Requests that miss the cache together (a crowd of clients of one key starting at once, or just
+after its entry expired) wait for one load instead of each querying the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import UTC, datetime
 
 from proxy.api import (
@@ -24,6 +27,7 @@ from proxy.api import (
 NAME = "api_key_auth"
 FLUSH_SECONDS = 5.0
 _LISTENER = "api_key_auth.listener"
+_LOADS = "api_key_auth.loads"
 
 
 class LastUsed:
@@ -78,8 +82,39 @@ async def load_principal(key_hash: str) -> Principal | None:
     )
 
 
+class PrincipalLoads:
+    """Key hash -> the database load in flight for it, shared by every request that missed the cache.
+
+    Without it, 64 streams of one key starting together after its cache entry expired ran 128
+    queries one after another on SQLite's single connection before the last was admitted.
+    """
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state  # its ``auth_cache``, looked up each time: the metrics plugin swaps it at startup
+        self.pending: dict[str, asyncio.Task[Principal | None]] = {}
+
+    async def load(self, key_hash: str) -> Principal | None:
+        task = self.pending.get(key_hash)
+        if task is None:
+            task = self.pending[key_hash] = asyncio.ensure_future(self._load(key_hash))
+            task.add_done_callback(functools.partial(self._done, key_hash))
+        # Shielded: a client that leaves does not cancel the load the others wait for.
+        return await asyncio.shield(task)
+
+    async def _load(self, key_hash: str) -> Principal | None:
+        # Unknown keys are cached too, so a client retrying a bad key cannot hammer the database.
+        principal = self.state.auth_cache[key_hash] = await load_principal(key_hash)
+        return principal
+
+    def _done(self, key_hash: str, task: asyncio.Task[Principal | None]) -> None:
+        self.pending.pop(key_hash, None)
+        if not task.cancelled():
+            task.exception()  # read, so a failure nobody waited for is not logged as never retrieved
+
+
 @hookimpl
 def startup(state: AppState) -> None:
+    state.services[_LOADS] = PrincipalLoads(state)
     last_used = state.services[NAME] = LastUsed()
     state.every(FLUSH_SECONDS, last_used.flush)
     if state.settings.redis_url:
@@ -107,8 +142,7 @@ async def authenticate(ctx: RequestContext) -> Principal | None:
     try:
         principal = cache[key_hash]
     except KeyError:
-        # Unknown keys are cached too, so a client retrying a bad key cannot hammer the database.
-        principal = cache[key_hash] = await load_principal(key_hash)
+        principal = await ctx.state.services[_LOADS].load(key_hash)
     if principal is not None:
         ctx.state.services[NAME].touch(principal.api_key_id)
     return principal
