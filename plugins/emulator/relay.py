@@ -64,12 +64,13 @@ async def relay(
     events: ResponseEventStream,
     *,
     heartbeat_seconds: float,
-    on_final: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    on_final: Callable[[], Awaitable[None]] | None = None,
     on_committed: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """The client's SSE bytes for one attempt (see the module notes). ``events`` lives as long as
     the request, so a later attempt continues the Response the client has already seen opened.
-    ``on_committed`` runs once, when the first output item goes out (no failover after that)."""
+    ``on_final`` runs once the final Response is known (``events.response``), before its event goes
+    out; ``on_committed`` runs once, when the first output item goes out (no failover after that)."""
 
     async def ending(batch: list[dict[str, Any]]) -> bytes:
         # The final Response is known: keep it (store: true) before the client can ask for it.
@@ -77,11 +78,10 @@ async def relay(
         if usage is not None:
             ctx.usage.input_tokens = usage["input_tokens"]
             ctx.usage.output_tokens = usage["output_tokens"]
-        status = events.response.get("status")
-        if status == "failed":
+        if events.status == "failed":
             ctx.status = 502
         if on_final is not None:
-            await on_final(events.response)
+            await on_final()
         return _sse(batch)
 
     def out_bytes(batch: list[dict[str, Any]]) -> bytes:
