@@ -58,6 +58,26 @@ def _sse(events: list[dict[str, Any]]) -> bytes:
     return b"".join(encode_sse(event) for event in events)
 
 
+def _translate(events: ResponseEventStream, lines: list[bytes]) -> tuple[list[dict[str, Any]], str | None]:
+    """The events for one batch of upstream lines, and why the attempt failed if it did (a line that
+    is not a JSON object, or an error before the first output item). Stops at the final event."""
+    out: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            chunk = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            return out, f"upstream sent a line that is not a JSON object: {line[:200]!r}"
+        if not events.has_output and chunk.get("error") is not None:
+            said = chunk["error"]
+            return out, str(said.get("message", said) if isinstance(said, dict) else said)
+        out += events.feed(chunk)
+        if events.finished:
+            break
+    return out, None
+
+
 async def relay(
     ctx: RequestContext,
     upstream: AsyncIterator[bytes],
@@ -94,9 +114,12 @@ async def relay(
             on_committed = None
         return _sse(batch)
 
+    # A stream waits for its next upstream chunk most of its life: while it waits, the generator
+    # holds none of the events it already sent (nor the lines they came from).
     opening = events.opening()
     if opening:
         yield Provisional(_sse(opening))
+    del opening
     failure: str | None = None
     try:
         batches = with_heartbeats(iter_line_batches(upstream), heartbeat_seconds)
@@ -106,25 +129,13 @@ async def relay(
                     yield Provisional(encode_sse(events.heartbeat()))
                     continue
                 # Every line of one network chunk becomes one write to the client.
-                out: list[dict[str, Any]] = []
-                for line in lines:
-                    try:
-                        chunk = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        chunk = None
-                    if not isinstance(chunk, dict):
-                        failure = f"upstream sent a line that is not a JSON object: {line[:200]!r}"
-                        break
-                    if not events.has_output and chunk.get("error") is not None:
-                        said = chunk["error"]
-                        failure = str(said.get("message", said) if isinstance(said, dict) else said)
-                        break
-                    out += events.feed(chunk)
-                    if events.finished:
-                        yield await ending(out)
-                        return
+                out, failure = _translate(events, lines)
+                if events.finished:
+                    yield await ending(out)
+                    return
                 if out:
                     yield out_bytes(out)
+                del out, lines
                 if failure is not None:
                     break
         if failure is None:
