@@ -574,6 +574,24 @@ def test_sealed_reasoning_replays_into_the_next_request() -> None:
     assert messages[2]["tool_name"] == "exec_command"
 
 
+def test_echoed_fields_are_spliced_as_they_would_be_serialized() -> None:
+    """The stream keeps the echoed tools serialized; the bytes a client gets are those of the plain
+    Response, and two streams of the same tools share one serialized copy."""
+    request = codex_request()
+    stream = ResponseEventStream(
+        response_id="resp_1", model="gpt-5.4", echo=request.echo, tool_map=request.tool_map, sealer=SEALER
+    )
+    events = stream.opening() + stream.feed(chunk("x")) + [stream.heartbeat()] + stream.feed(done())
+    for event in events:
+        assert encode_sse(event) == encode_sse(plain(event))
+    assert stream.response["tools"] == request.echo["tools"]
+    assert stream.response == plain(events[-1])["response"]
+    other = ResponseEventStream(
+        response_id="resp_2", model="gpt-5.4", echo=codex_request().echo, tool_map=request.tool_map, sealer=SEALER
+    )
+    assert other.opening()[0]["response"]["tools"] is events[0]["response"]["tools"]
+
+
 def test_response_echoes_request_fields() -> None:
     request = codex_request()
     stream = new_stream(request)
