@@ -73,10 +73,11 @@ def encode_sse(event: dict[str, Any]) -> bytes:
 
 
 # Serialized echo values shared between streams (keyed by their JSON): a client sends the same tools in
-# every request. Bounded in count and in the size of a value worth sharing.
+# every request. At most 64 values of up to 64 KB each (Codex's ten tools: 9 KB), so at most 4 MB
+# stay after the streams are gone.
 _SHARED_ECHO: OrderedDict[bytes, tuple[bytes, orjson.Fragment]] = OrderedDict()
 SHARED_ECHO_COUNT = 64
-SHARED_ECHO_MAX_BYTES = 256 * 1024
+SHARED_ECHO_MAX_BYTES = 64 * 1024
 
 
 def frozen(value: Any) -> tuple[bytes, orjson.Fragment]:
