@@ -58,7 +58,9 @@ def _body_for(ctx: RequestContext, index: int) -> bytes:
         if options:
             own = payload.get("options")
             payload = {**payload, "options": {**(own if isinstance(own, dict) else {}), **dict(options)}}
-        body = cache[(model, options)] = orjson.dumps(payload)
+        # A right-sized copy: orjson's output sits in a buffer several times its length (a Codex turn:
+        # 36 KB in 280 KB), held while the upstream is reached, by every request in flight at once.
+        body = cache[(model, options)] = bytes(memoryview(orjson.dumps(payload)))
     ctx.upstream_model = model
     return body
 

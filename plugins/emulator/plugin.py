@@ -46,9 +46,10 @@ from .config import EmulatorSettings, load
 from .field_checks import opt_str
 from .input_translation import reference_ids, translate_input
 from .relay import relay
-from .request_translation import TranslatedRequest, translate_request
+from .request_translation import translate_request
 from .sealing import ThinkingSealer
 from .stream_translation import ResponseEventStream
+from .tool_mapping import ToolMap
 
 NAME = "emulator"
 RESPONSES = Endpoint("POST", "/v1/responses")
@@ -59,19 +60,19 @@ MODEL_CREATED = 1_772_668_800  # a fixed date: model objects must not change bet
 
 @dataclass(slots=True)
 class Turn:
-    """What the later hooks of one request need from ``transform_request``."""
+    """What the later hooks of one request need from ``transform_request``: no parsed copy of the
+    client's request (a long stream would hold it for its whole life)."""
 
-    translated: TranslatedRequest
-    response_id: str
-    model: str  # the name the client asked for, echoed in the Response
+    chat: dict[str, Any]  # the upstream body, emptied once output is committed (no failover after)
+    tool_map: ToolMap
+    # The Response the client sees, kept across upstream attempts: a failover continues it.
+    events: ResponseEventStream
     store: bool
     previous_response_id: str | None
-    conversation: list[dict[str, Any]]  # upstream messages without the instructions (for storing)
-    input_items: list[Any]  # the request's input items, stored beside the response so ids resolve later
     sealer: ThinkingSealer  # bound to the calling user: their thinking opens for them only
+    # store: true: what is stored beside the response (see stored.pack), until the final Response.
+    kept: bytes = b""
     prompt_bytes: int | None = None  # measured once, when a candidate's window calls for it
-    # The Response the client sees, kept across upstream attempts: a failover continues it.
-    events: ResponseEventStream | None = None
 
 
 def with_instructions(instructions: str | None, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -173,15 +174,26 @@ class EmulatorMode:
                 )
             conversation = history + own
             translated.chat["messages"] = with_instructions(echo["instructions"], conversation)
-        ctx.meta[NAME] = Turn(
-            translated=translated,
+        events = ResponseEventStream(
             response_id="resp_" + os.urandom(16).hex(),
             model=requested or self.config.default_model,
+            echo=echo,
+            tool_map=translated.tool_map,
+            sealer=sealer,
+            include_encrypted=translated.include_encrypted,
+        )
+        kept = b""
+        if store:
+            input_items = body["input"] if isinstance(body.get("input"), list) else []
+            kept = stored.pack(conversation, input_items)
+        ctx.meta[NAME] = Turn(
+            chat=translated.chat,
+            tool_map=translated.tool_map,
+            events=events,
             store=store,
             previous_response_id=previous_id,
-            conversation=conversation,
-            input_items=body["input"] if store and isinstance(body.get("input"), list) else [],
             sealer=sealer,
+            kept=kept,
         )
         return UpstreamRequest("/api/chat", translated.chat, stream=translated.stream)
 
@@ -191,7 +203,7 @@ class EmulatorMode:
         turn: Turn | None = ctx.meta.get(NAME)
         if turn is None:
             return None
-        model = turn.translated.chat["model"]
+        model = turn.chat["model"]
         window = codex_setup.known_context_window(ctx.state, upstream, model)
         if window is None:
             return None
@@ -199,34 +211,27 @@ class EmulatorMode:
             client_bytes = ctx.request_bytes
             if not turn.previous_response_id and context_fit.surely_fits(client_bytes, window):
                 return None
-            turn.prompt_bytes = context_fit.prompt_bytes(turn.translated.chat)
+            turn.prompt_bytes = context_fit.prompt_bytes(turn.chat)
         error = context_fit.context_exceeded(turn.prompt_bytes, window, upstream, model)
         if error is not None:
             raise error
         return None
 
-    def _events(self, turn: Turn) -> ResponseEventStream:
-        return ResponseEventStream(
-            response_id=turn.response_id,
-            model=turn.model,
-            echo=turn.translated.echo,
-            tool_map=turn.translated.tool_map,
-            sealer=turn.sealer,
-            include_encrypted=turn.translated.include_encrypted,
-        )
-
-    async def _keep(self, ctx: RequestContext, turn: Turn, response: dict[str, Any]) -> None:
+    async def _keep(self, ctx: RequestContext, turn: Turn) -> None:
         if not turn.store or ctx.principal is None:
             return
-        answer = stored.answer_messages(response.get("output") or [], turn.translated.tool_map, turn.sealer)
+        response = turn.events.response
+        conversation, input_items = stored.unpack(turn.kept)
+        turn.kept = b""
+        answer = stored.answer_messages(response.get("output") or [], turn.tool_map, turn.sealer)
         await stored.save(
             ctx.state,
             user_id=ctx.principal.user_id,
             response=response,
-            messages=turn.conversation + answer,
+            messages=conversation + answer,
             previous_response_id=turn.previous_response_id,
             retention_hours=self.config.store_retention_hours,
-            input_items=turn.input_items,
+            input_items=input_items,
             max_bytes_per_user=self.config.store_max_bytes_per_user,
         )
 
@@ -236,16 +241,14 @@ class EmulatorMode:
         if turn is None:
             return None
 
-        async def keep(response: dict[str, Any]) -> None:
-            await self._keep(ctx, turn, response)
+        async def keep() -> None:
+            await self._keep(ctx, turn)
 
         def committed() -> None:
             # No failover once output is out: the translated chat body (its system message alone
             # about 50 KB for Codex) is not needed for the rest of a long stream.
-            turn.translated.chat = {}
+            turn.chat = {}
 
-        if turn.events is None:
-            turn.events = self._events(turn)
         return relay(
             ctx, stream, turn.events, heartbeat_seconds=self.config.heartbeat_seconds,
             on_final=keep, on_committed=committed,
@@ -264,22 +267,21 @@ class EmulatorMode:
         if not isinstance(chunk, dict):
             chunk = {"error": "upstream sent an answer that is not a JSON object"}
         # The same event stream as the streaming path, fed one whole answer, so both agree.
-        events = self._events(turn)
+        events = turn.events
         events.feed(chunk)
         events.finish()
-        response = events.response
-        usage = response.get("usage")
+        usage = events.usage
         if usage:
             ctx.usage.input_tokens = usage["input_tokens"]
             ctx.usage.output_tokens = usage["output_tokens"]
-        await self._keep(ctx, turn, response)
-        if response["status"] == "failed":
+        await self._keep(ctx, turn)
+        if events.status == "failed":
             # Without a stream there is no response.failed event: the failure is an HTTP error, with
             # the status its code calls for.
-            error = response["error"] or {}
+            error = events.error or {}
             failure = error_for_code(error.get("message") or "the upstream failed", error.get("code"))
             return ClientResponse(failure.status, failure.body(), headers=failure.headers)
-        return ClientResponse(200, orjson.dumps(response))
+        return ClientResponse(200, events.response_json())
 
     @hookimpl
     def list_models(self, ctx: RequestContext) -> list[dict[str, Any]]:

@@ -58,18 +58,39 @@ def _sse(events: list[dict[str, Any]]) -> bytes:
     return b"".join(encode_sse(event) for event in events)
 
 
+def _translate(events: ResponseEventStream, lines: list[bytes]) -> tuple[list[dict[str, Any]], str | None]:
+    """The events for one batch of upstream lines, and why the attempt failed if it did (a line that
+    is not a JSON object, or an error before the first output item). Stops at the final event."""
+    out: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            chunk = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            return out, f"upstream sent a line that is not a JSON object: {line[:200]!r}"
+        if not events.has_output and chunk.get("error") is not None:
+            said = chunk["error"]
+            return out, str(said.get("message", said) if isinstance(said, dict) else said)
+        out += events.feed(chunk)
+        if events.finished:
+            break
+    return out, None
+
+
 async def relay(
     ctx: RequestContext,
     upstream: AsyncIterator[bytes],
     events: ResponseEventStream,
     *,
     heartbeat_seconds: float,
-    on_final: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    on_final: Callable[[], Awaitable[None]] | None = None,
     on_committed: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """The client's SSE bytes for one attempt (see the module notes). ``events`` lives as long as
     the request, so a later attempt continues the Response the client has already seen opened.
-    ``on_committed`` runs once, when the first output item goes out (no failover after that)."""
+    ``on_final`` runs once the final Response is known (``events.response``), before its event goes
+    out; ``on_committed`` runs once, when the first output item goes out (no failover after that)."""
 
     async def ending(batch: list[dict[str, Any]]) -> bytes:
         # The final Response is known: keep it (store: true) before the client can ask for it.
@@ -77,11 +98,10 @@ async def relay(
         if usage is not None:
             ctx.usage.input_tokens = usage["input_tokens"]
             ctx.usage.output_tokens = usage["output_tokens"]
-        status = events.response.get("status")
-        if status == "failed":
+        if events.status == "failed":
             ctx.status = 502
         if on_final is not None:
-            await on_final(events.response)
+            await on_final()
         return _sse(batch)
 
     def out_bytes(batch: list[dict[str, Any]]) -> bytes:
@@ -94,9 +114,12 @@ async def relay(
             on_committed = None
         return _sse(batch)
 
+    # A stream waits for its next upstream chunk most of its life: while it waits, the generator
+    # holds none of the events it already sent (nor the lines they came from).
     opening = events.opening()
     if opening:
         yield Provisional(_sse(opening))
+    del opening
     failure: str | None = None
     try:
         batches = with_heartbeats(iter_line_batches(upstream), heartbeat_seconds)
@@ -106,25 +129,13 @@ async def relay(
                     yield Provisional(encode_sse(events.heartbeat()))
                     continue
                 # Every line of one network chunk becomes one write to the client.
-                out: list[dict[str, Any]] = []
-                for line in lines:
-                    try:
-                        chunk = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        chunk = None
-                    if not isinstance(chunk, dict):
-                        failure = f"upstream sent a line that is not a JSON object: {line[:200]!r}"
-                        break
-                    if not events.has_output and chunk.get("error") is not None:
-                        said = chunk["error"]
-                        failure = str(said.get("message", said) if isinstance(said, dict) else said)
-                        break
-                    out += events.feed(chunk)
-                    if events.finished:
-                        yield await ending(out)
-                        return
+                out, failure = _translate(events, lines)
+                if events.finished:
+                    yield await ending(out)
+                    return
                 if out:
                     yield out_bytes(out)
+                del out, lines
                 if failure is not None:
                     break
         if failure is None:

@@ -28,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
@@ -73,6 +75,19 @@ def _item_id(item: Any) -> str | None:
     if item.get("type") is None and "role" not in item:
         return None  # `{"id": ...}` alone is a reference, not an item
     return item_id
+
+
+def pack(messages: list[dict[str, Any]], input_items: list[Any]) -> bytes:
+    """What ``save`` will store beside the response, held until the response is final: compressed JSON.
+    A long stream would otherwise keep them as Python objects (Codex: about 55 KB of JSON, most of it
+    the developer prompt twice; 14 KB compressed, for about 0.4 ms of CPU per request)."""
+    return zlib.compress(orjson.dumps([messages, input_items]), 1)
+
+
+def unpack(packed: bytes) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The messages and input items ``pack`` was given."""
+    messages, input_items = orjson.loads(zlib.decompress(packed))
+    return messages, input_items
 
 
 def _live(user_id: int, response_id: str) -> Any:

@@ -2,7 +2,8 @@
 
 One `ResponseEventStream` per request. The core calls `opening()`, then `feed(chunk)` for every parsed
 NDJSON object (and `heartbeat()` while the upstream is silent), then `finish()` when the upstream body
-ended. Every returned event is a plain dict ready for `encode_sse`.
+ended. Every returned event is a dict ready for `encode_sse` (the Response in lifecycle events carries
+its echoed objects as `orjson.Fragment`s, see Cost below).
 
 Output items, in the order the model produced them:
 - thinking -> a `reasoning` item. Its summary streams as `reasoning_summary_text.delta` (what Codex shows);
@@ -20,13 +21,18 @@ Failure shape: an Ollama `{"error": ...}` line, `fail()`, or `finish()` without 
 `done_reason: "length"` ends with `response.incomplete` (`incomplete_details.reason = "max_output_tokens"`).
 
 Cost: a content delta inside an open message is one small dict literal; Response snapshots are shallow
-copies of a dict prepared once, built only for lifecycle events.
+copies of a dict prepared once, built only for lifecycle events. The echoed request fields that are
+objects or arrays (Codex: ten tools with their JSON schemas) are serialized once and spliced into every
+lifecycle event as `orjson.Fragment`s, so a long stream holds bytes, not a tree of Python objects
+(`response` parses them back); identical values, such as one client's tools in every request, share
+one copy.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -64,6 +70,31 @@ UPSTREAM_ENDED_EARLY = "upstream stream ended before completion"
 def encode_sse(event: dict[str, Any]) -> bytes:
     """One Server-Sent Event: ``event: <type>`` + ``data: <json>``."""
     return b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+# Serialized echo values shared between streams (keyed by their JSON): a client sends the same tools in
+# every request. At most 64 values of up to 64 KB each (Codex's ten tools: 9 KB), so at most 4 MB
+# stay after the streams are gone.
+_SHARED_ECHO: OrderedDict[bytes, tuple[bytes, orjson.Fragment]] = OrderedDict()
+SHARED_ECHO_COUNT = 64
+SHARED_ECHO_MAX_BYTES = 64 * 1024
+
+
+def frozen(value: Any) -> tuple[bytes, orjson.Fragment]:
+    """``value`` as right-sized JSON bytes, and the Fragment that splices them into an event."""
+    raw = orjson.dumps(value)
+    shared = _SHARED_ECHO.get(raw)
+    if shared is not None:
+        _SHARED_ECHO.move_to_end(raw)
+        return shared
+    # orjson hands back its output in a buffer sized for growth (several times its length): copy.
+    exact = bytes(memoryview(raw))
+    pair = (exact, orjson.Fragment(exact))
+    if len(exact) <= SHARED_ECHO_MAX_BYTES:
+        _SHARED_ECHO[exact] = pair
+        if len(_SHARED_ECHO) > SHARED_ECHO_COUNT:
+            _SHARED_ECHO.popitem(last=False)
+    return pair
 
 
 def _new_id(prefix: str) -> str:
@@ -129,6 +160,10 @@ class ResponseEventStream:
         base["model"] = model
         base["output"] = []
         base["usage"] = None
+        self._frozen: dict[str, bytes] = {}  # the echoed fields kept as JSON, by key
+        for key, value in echo.items():
+            if isinstance(value, (dict, list)):
+                self._frozen[key], base[key] = frozen(value)
         self._base = base
 
         self._seq = 0
@@ -161,10 +196,29 @@ class ResponseEventStream:
         return self._usage
 
     @property
+    def status(self) -> str:
+        return self._final["status"] if self._final is not None else "in_progress"
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """The final Response's `error` ({code, message}) once it failed."""
+        return self._final.get("error") if self._final is not None else None
+
+    @property
     def response(self) -> dict[str, Any]:
-        """The Response object as it stands (the final one once finished)."""
+        """The Response object as it stands (the final one once finished), plain Python objects."""
+        response = self._current()
+        for key, raw in self._frozen.items():
+            response[key] = orjson.loads(raw)
+        return response
+
+    def response_json(self) -> bytes:
+        """The Response object as it stands, serialized (no parsing of the echoed fields)."""
+        return orjson.dumps(self._current())
+
+    def _current(self) -> dict[str, Any]:
         if self._final is not None:
-            return self._final
+            return dict(self._final)
         output = list(self._output)
         if self._open is not None:
             output.append(self._item_snapshot(self._open, "in_progress"))

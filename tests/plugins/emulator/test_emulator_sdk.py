@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ WEATHER_TOOL = {
     "description": "Weather for a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
+CODEX_REQUESTS = Path(__file__).resolve().parents[2] / "data" / "codex" / "requests"
 APPLY_PATCH_TOOL = {
     "type": "custom",
     "name": "apply_patch",
@@ -389,6 +391,40 @@ def test_stored_responses(start_gateway, database_url: str, fake: FakeOllama) ->
     unstored = client.responses.create(model="gpt-5.4", input="x", store=False)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(unstored.id)
+
+
+def test_stored_codex_turn_round_trips(start_gateway, database_url: str, fake: FakeOllama) -> None:
+    """A streamed Codex turn with store: true (ten tools, developer prompts, input items with ids; the
+    stream keeps them serialized until it ends): GET returns the Response the stream completed with,
+    a continuation sends the upstream the same conversation, and its input items resolve by id."""
+    # A Codex turn is about 9,000 tokens: a window that fits it, as a deployment for Codex sets.
+    gateway = start_gateway(database_url=database_url, env={"LLMGATE_UPSTREAM_NUM_CTX": "32768"})
+    key = make_key(gateway, mode="emulator")
+    headers = {"authorization": f"Bearer {key}"}
+    body = orjson.loads((CODEX_REQUESTS / "codex_fc_turn1_catalog_gpt54.json").read_bytes())["body"]
+    body["store"] = True
+    fake.queue(Reply(content="Listing files."), Reply(content="Again."), Reply(content="Quoted."))
+
+    completed = sse_events(gateway, key, body)[-1][1]
+    assert completed["type"] == "response.completed"
+    response = completed["response"]
+    assert response["tools"] == body["tools"] and response["store"] is True
+    stored_response = httpx.get(f"{gateway.url}/v1/responses/{response['id']}", headers=headers, timeout=20)
+    assert stored_response.status_code == 200 and stored_response.json() == response
+
+    first = fake.chat_requests()[-1].json["messages"]
+    sse_events(gateway, key, {"model": "gpt-5.4", "input": "again", "previous_response_id": response["id"]})
+    assert fake.chat_requests()[-1].json["messages"] == [
+        *first,
+        {"role": "assistant", "content": "Listing files."},
+        {"role": "user", "content": "again"},
+    ]
+
+    last_input = body["input"][-1]
+    sse_events(gateway, key, {"model": "gpt-5.4", "input": [{"type": "item_reference", "id": last_input["id"]}]})
+    assert fake.chat_requests()[-1].json["messages"] == [
+        {"role": "user", "content": last_input["content"][0]["text"]}
+    ]
 
 
 def test_expired_responses_are_purged(start_gateway, fake: FakeOllama) -> None:

@@ -38,7 +38,38 @@ def codex_request(name: str = "codex_fc_turn1_catalog_gpt54.json") -> Translated
     return translate_request(body, upstream_model="qwen3:8b", sealer=SEALER)
 
 
-def new_stream(request: TranslatedRequest | None = None, **overrides: Any) -> ResponseEventStream:
+def plain(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as the client reads it (the stream splices its echoed fields in as serialized fragments)."""
+    parsed: dict[str, Any] = orjson.loads(encode_sse(event).split(b"\ndata: ", 1)[1])
+    return parsed
+
+
+class ClientView:
+    """A ResponseEventStream whose events come back as the client parses them."""
+
+    def __init__(self, stream: ResponseEventStream) -> None:
+        self.stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def opening(self) -> list[dict[str, Any]]:
+        return [plain(event) for event in self.stream.opening()]
+
+    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        return [plain(event) for event in self.stream.feed(chunk)]
+
+    def finish(self) -> list[dict[str, Any]]:
+        return [plain(event) for event in self.stream.finish()]
+
+    def fail(self, message: str, code: str = "server_error") -> list[dict[str, Any]]:
+        return [plain(event) for event in self.stream.fail(message, code)]
+
+    def heartbeat(self) -> dict[str, Any]:
+        return plain(self.stream.heartbeat())
+
+
+def new_stream(request: TranslatedRequest | None = None, **overrides: Any) -> Any:
     request = request or codex_request()
     kwargs: dict[str, Any] = {
         "response_id": "resp_" + "0" * 32,
@@ -49,7 +80,7 @@ def new_stream(request: TranslatedRequest | None = None, **overrides: Any) -> Re
         "created_at": 1795630683,
     }
     kwargs.update(overrides)
-    return ResponseEventStream(**kwargs)
+    return ClientView(ResponseEventStream(**kwargs))
 
 
 # --------------------------------------------------------------------------- Ollama chunks
@@ -124,7 +155,7 @@ CUSTOM_TOOL_CALL = [
 
 
 def run(
-    stream: ResponseEventStream, chunks: list[dict[str, Any]], *, finish: bool = True
+    stream: ClientView, chunks: list[dict[str, Any]], *, finish: bool = True
 ) -> list[dict[str, Any]]:
     events = stream.opening()
     for item in chunks:
@@ -274,7 +305,7 @@ def test_thinking_then_text() -> None:
         "output_tokens_details": {"reasoning_tokens": 3},
         "total_tokens": 48,
     }
-    assert stream.finished and stream.usage == completed["usage"] and stream.response is completed
+    assert stream.finished and stream.usage == completed["usage"] and stream.response == completed
     assert stream.finish() == [] and stream.feed(chunk("late")) == []
 
     final = final_response(events)
@@ -541,6 +572,24 @@ def test_sealed_reasoning_replays_into_the_next_request() -> None:
     assert messages[1]["thinking"] == "plan: run ls"
     assert messages[1]["tool_calls"][0]["function"]["arguments"] == {"cmd": "ls"}
     assert messages[2]["tool_name"] == "exec_command"
+
+
+def test_echoed_fields_are_spliced_as_they_would_be_serialized() -> None:
+    """The stream keeps the echoed tools serialized; the bytes a client gets are those of the plain
+    Response, and two streams of the same tools share one serialized copy."""
+    request = codex_request()
+    stream = ResponseEventStream(
+        response_id="resp_1", model="gpt-5.4", echo=request.echo, tool_map=request.tool_map, sealer=SEALER
+    )
+    events = stream.opening() + stream.feed(chunk("x")) + [stream.heartbeat()] + stream.feed(done())
+    for event in events:
+        assert encode_sse(event) == encode_sse(plain(event))
+    assert stream.response["tools"] == request.echo["tools"]
+    assert stream.response == plain(events[-1])["response"]
+    other = ResponseEventStream(
+        response_id="resp_2", model="gpt-5.4", echo=codex_request().echo, tool_map=request.tool_map, sealer=SEALER
+    )
+    assert other.opening()[0]["response"]["tools"] is events[0]["response"]["tools"]
 
 
 def test_response_echoes_request_fields() -> None:
