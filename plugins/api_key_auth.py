@@ -91,23 +91,27 @@ class PrincipalLoads:
 
     def __init__(self, state: AppState) -> None:
         self.state = state  # its ``auth_cache``, looked up each time: the metrics plugin swaps it at startup
-        self.pending: dict[str, asyncio.Task[Principal | None]] = {}
+        # Keyed by the cache's generation too: after a revocation, requests start a load of their own.
+        self.pending: dict[tuple[str, int], asyncio.Task[Principal | None]] = {}
 
     async def load(self, key_hash: str) -> Principal | None:
-        task = self.pending.get(key_hash)
+        loading = (key_hash, self.state.auth_generation)
+        task = self.pending.get(loading)
         if task is None:
-            task = self.pending[key_hash] = asyncio.ensure_future(self._load(key_hash))
-            task.add_done_callback(functools.partial(self._done, key_hash))
+            task = self.pending[loading] = asyncio.ensure_future(self._load(*loading))
+            task.add_done_callback(functools.partial(self._done, loading))
         # Shielded: a client that leaves does not cancel the load the others wait for.
         return await asyncio.shield(task)
 
-    async def _load(self, key_hash: str) -> Principal | None:
-        # Unknown keys are cached too, so a client retrying a bad key cannot hammer the database.
-        principal = self.state.auth_cache[key_hash] = await load_principal(key_hash)
+    async def _load(self, key_hash: str, generation: int) -> Principal | None:
+        principal = await load_principal(key_hash)
+        if self.state.auth_generation == generation:
+            # Unknown keys are cached too, so a client retrying a bad key cannot hammer the database.
+            self.state.auth_cache[key_hash] = principal
         return principal
 
-    def _done(self, key_hash: str, task: asyncio.Task[Principal | None]) -> None:
-        self.pending.pop(key_hash, None)
+    def _done(self, loading: tuple[str, int], task: asyncio.Task[Principal | None]) -> None:
+        self.pending.pop(loading, None)
         if not task.cancelled():
             task.exception()  # read, so a failure nobody waited for is not logged as never retrieved
 
@@ -119,7 +123,7 @@ def startup(state: AppState) -> None:
     state.every(FLUSH_SECONDS, last_used.flush)
     if state.settings.redis_url:
         # Clears the whole cache: revocations are rare, and a key's next request reloads it.
-        listener = asyncio.ensure_future(listen_auth_changes(state.settings.redis_url, state.auth_cache.clear))
+        listener = asyncio.ensure_future(listen_auth_changes(state.settings.redis_url, state.invalidate_auth))
         state.services[_LISTENER] = listener
 
 

@@ -33,6 +33,7 @@ class AppState:
     # API key hash -> Principal (or None for an unknown key). The TTL bounds how long a
     # revocation takes to reach every worker.
     auth_cache: TTLCache[str, Any] = None  # type: ignore[assignment]
+    auth_generation: int = 0  # moved on by invalidate_auth
     # Plugin-owned caches and services, keyed by plugin name.
     services: dict[str, Any] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -75,5 +76,10 @@ class AppState:
             await asyncio.wait(set(self._tasks), timeout=5)
 
     def invalidate_auth(self) -> None:
-        """Forget cached API keys in this worker (after a revocation or a settings change here)."""
+        """Forget cached API keys in this worker (after a revocation or a settings change here).
+
+        Also moves ``auth_generation`` on: a key lookup that began before (its answer may be the
+        revoked key) must not put that answer in the cache, nor serve requests that come after.
+        """
+        self.auth_generation += 1
         self.auth_cache.clear()

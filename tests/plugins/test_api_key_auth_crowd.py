@@ -7,6 +7,7 @@ crowd arrives while it is in flight, as 64 streams starting together do on a bus
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,6 +15,8 @@ import orjson
 import pytest
 
 from plugins import api_key_auth
+from proxy.security import hash_api_key
+from proxy.storage.models import ApiKey
 from tests.fake_ollama import FakeOllama, Reply
 from tests.reliability.helpers import stream_ending
 from tests.support.accounts import make_key
@@ -110,3 +113,42 @@ def test_a_failed_lookup_fails_its_crowd_and_is_not_remembered(
     # The next request looks the key up again, and is served.
     assert [status for status, _ in _crowd(gateway, key, 2)] == [200, 200]
     assert loads.calls == 2
+
+
+class LateLoads:
+    """``load_principal`` reads the database at once and answers late: a revocation can fall in between."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._real = api_key_auth.load_principal
+        monkeypatch.setattr(api_key_auth, "load_principal", self.load)
+
+    async def load(self, key_hash: str) -> Any:
+        principal = await self._real(key_hash)
+        await asyncio.sleep(LOAD_SECONDS)
+        return principal
+
+
+def test_a_lookup_in_flight_when_the_key_is_revoked_serves_nobody_after_it(
+    gateway: GatewayServer, fake: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = make_key(gateway)
+    LateLoads(monkeypatch)
+
+    async def revoke() -> None:
+        await ApiKey.filter(key_hash=hash_api_key(key)).update(revoked_at=datetime.now(UTC))
+        gateway.state.invalidate_auth()  # what the dashboard does on this worker (and Redis on the others)
+
+    async def run() -> tuple[tuple[int, bytes], int, int]:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+            before = asyncio.ensure_future(_stream(client, key))
+            await asyncio.sleep(LOAD_SECONDS / 4)  # its lookup has read the key, still valid
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(revoke(), gateway.loop))
+            after, _ = await _stream(client, key)  # arrives while that lookup is still in flight
+            first = await before
+            later, _ = await _stream(client, key)
+            return first, after, later
+
+    first, after, later = asyncio.run(run())
+
+    assert first[0] == 200  # sent before the revocation
+    assert after == 401 and later == 401  # the stale lookup neither served nor stayed in the cache
