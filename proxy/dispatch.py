@@ -107,10 +107,13 @@ async def open_upstream(ctx: RequestContext, start: int = 0) -> tuple[UpstreamAn
         headers = proxied_headers(upstream)
         if ureq.headers:  # a new dict: the prebuilt defaults are shared by every request to this key
             headers = {**headers, **ureq.headers}
+        body = _body_for(ctx, index)
+        if index == len(ctx.candidates) - 1:
+            # The last candidate: no other will need the request's JSON, only these bytes. A
+            # crowd of long requests waiting for their upstream does not hold their parsed bodies.
+            release_upstream_body(ctx)
         try:
-            response = await client.open(
-                ureq.method, upstream.base_url + ureq.path, _body_for(ctx, index), headers
-            )
+            response = await client.open(ureq.method, upstream.base_url + ureq.path, body, headers)
         except UpstreamUnreachable as exc:
             failure = UpstreamFailure(
                 upstream, None, f"could not reach upstream {upstream.label}: {_describe(exc)}"

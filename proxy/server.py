@@ -12,6 +12,7 @@ from config.settings import Settings, load_settings
 from proxy.app import create_app
 from proxy.connections import GatewayProtocol
 from proxy.log_output import configure_logging
+from proxy.memory import fix_mmap_threshold
 from proxy.metrics_dir import SharedMetricsDir
 from proxy.plugin_host import build_runner, model_apps
 from proxy.storage.database import migrate, secure_data_dir
@@ -20,12 +21,14 @@ from proxy.storage.database import migrate, secure_data_dir
 def app_from_environment() -> Sanic:
     """Factory for worker processes: they rebuild settings from the same files and variables."""
     configure_logging()
+    fix_mmap_threshold()
     return create_app(load_settings(), name="llmgate")
 
 
 def serve(settings: Settings) -> None:
     """Migrate, log what the operator should know (once, not per worker), then serve."""
     configure_logging()
+    fix_mmap_threshold()
     log = logging.getLogger("llmgate")
     secure_data_dir(settings.data_dir)
     runner, _ = build_runner(settings)

@@ -63,7 +63,10 @@ class Turn:
     """What the later hooks of one request need from ``transform_request``: no parsed copy of the
     client's request (a long stream would hold it for its whole life)."""
 
-    chat: dict[str, Any]  # the upstream body, emptied once output is committed (no failover after)
+    # The upstream body, emptied once no candidate is left to measure it for (see upstream_attempt)
+    # or output is committed (no failover after).
+    chat: dict[str, Any]
+    model: str
     tool_map: ToolMap
     # The Response the client sees, kept across upstream attempts: a failover continues it.
     events: ResponseEventStream
@@ -188,6 +191,7 @@ class EmulatorMode:
             kept = stored.pack(conversation, input_items)
         ctx.meta[NAME] = Turn(
             chat=translated.chat,
+            model=translated.chat["model"],
             tool_map=translated.tool_map,
             events=events,
             store=store,
@@ -203,19 +207,29 @@ class EmulatorMode:
         turn: Turn | None = ctx.meta.get(NAME)
         if turn is None:
             return None
-        model = turn.chat["model"]
-        window = codex_setup.known_context_window(ctx.state, upstream, model)
+        try:
+            self._check_fit(ctx, turn, upstream)
+        finally:
+            if ctx.candidates and upstream is ctx.candidates[-1]:
+                # The last candidate: nothing will measure the chat again. Dropped now, before
+                # the request waits for its upstream, a crowd of long requests does not hold
+                # thousands of parsed chats at once (the core keeps only the serialized body).
+                turn.chat = {}
+        return None
+
+    @staticmethod
+    def _check_fit(ctx: RequestContext, turn: Turn, upstream: Upstream) -> None:
+        window = codex_setup.known_context_window(ctx.state, upstream, turn.model)
         if window is None:
-            return None
+            return
         if turn.prompt_bytes is None:
             client_bytes = ctx.request_bytes
             if not turn.previous_response_id and context_fit.surely_fits(client_bytes, window):
-                return None
+                return
             turn.prompt_bytes = context_fit.prompt_bytes(turn.chat)
-        error = context_fit.context_exceeded(turn.prompt_bytes, window, upstream, model)
+        error = context_fit.context_exceeded(turn.prompt_bytes, window, upstream, turn.model)
         if error is not None:
             raise error
-        return None
 
     async def _keep(self, ctx: RequestContext, turn: Turn) -> None:
         if not turn.store or ctx.principal is None:
