@@ -27,7 +27,7 @@ log = logging.getLogger("llmgate")
 # which both drivers store exactly as the ORM does (tortoise registers the same sqlite3 adapters).
 COLUMNS = (
     "created_at", "user_id", "api_key_id", "upstream_ref", "mode", "model", "upstream", "status",
-    "stream", "input_tokens", "output_tokens", "duration_ms",
+    "stream", "input_tokens", "output_tokens", "duration_ms", "request_id",
 )  # fmt: skip
 Row = tuple[Any, ...]
 
@@ -35,7 +35,9 @@ Row = tuple[Any, ...]
 def insert_sql(dialect: str) -> str:
     marks = ", ".join("?" if dialect == "sqlite" else f"${i}" for i in range(1, len(COLUMNS) + 1))
     columns = ", ".join(f'"{column}"' for column in COLUMNS)
-    return f'INSERT INTO "{UsageRecord._meta.db_table}" ({columns}) VALUES ({marks})'
+    # A batch written again after a failure that had in fact committed (the database went away
+    # before its answer did) adds nothing twice: each row carries its request's unique id.
+    return f'INSERT INTO "{UsageRecord._meta.db_table}" ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING'
 
 
 class UsageBuffer:
@@ -99,5 +101,6 @@ def request_finished(ctx: RequestContext) -> None:
             ctx.usage.input_tokens,
             ctx.usage.output_tokens,
             int((time.perf_counter() - ctx.started) * 1000),
+            ctx.request_id,
         )
     )

@@ -75,6 +75,9 @@ class UsageRecord(Model):
     input_tokens = fields.IntField(default=0)
     output_tokens = fields.IntField(default=0)
     duration_ms = fields.IntField(default=0)
+    # The gateway's id of the request (``x-request-id``): a batch written again after a failure
+    # whose commit had in fact gone through adds nothing twice. None for rows older than it.
+    request_id = fields.CharField(max_length=32, null=True, unique=True)
 
     class Meta:
         table = "usage_records"
