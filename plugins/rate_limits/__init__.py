@@ -35,7 +35,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from limits.errors import StorageError
 from redis.exceptions import RedisError
 from sanic import Sanic
 
@@ -50,8 +49,8 @@ _HELD = "rate_limits.held"  # ctx.meta: the stream slots this request holds
 PERIOD = 60.0
 PROBE_SECONDS = 1.0
 log = logging.getLogger("llmgate")
-# What a Redis that went away raises (through the limits library, redis-py, or the socket).
-REDIS_ERRORS = (RedisError, StorageError, OSError, TimeoutError)
+# What a Redis that went away raises (through redis-py, or the socket).
+REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -172,7 +171,7 @@ class RateLimiter:
     async def _hit(self, rates: list[tuple[str, int, int]]) -> tuple[list[Window], bool]:
         if self.redis_up:
             try:
-                return await self.redis.hit([(_scope_name(ident), limit) for _, ident, limit in rates])
+                return await self.redis.hit([(_scope_name(ident), limit) for _, ident, limit in rates], PERIOD)
             except REDIS_ERRORS as exc:
                 self._lost(exc)
         return self.local.hit([(ident, limit) for _, ident, limit in rates], PERIOD)

@@ -1,10 +1,11 @@
 """Sliding-window counters, and what the client is told about them.
 
-The algorithm is the ``limits`` library's sliding window counter (the one the Redis backend runs):
-a window of ``period`` seconds aligned to the clock, the previous window's count weighted by how
-much of it still overlaps the last ``period`` seconds, plus the current window's count. A request
+The algorithm is the ``limits`` library's sliding window counter, which both backends run inline,
+step for step (the instance's table in ``local.py``, the Redis script in ``shared.py``): a window
+of ``period`` seconds aligned to the clock, the previous window's count weighted by how much of it
+still overlaps the last ``period`` seconds, plus the current window's count. A request
 is admitted while ``floor(weighted) + 1 <= limit``. Both backends describe a window by the same
-four figures ``limits`` returns: previous count, seconds until the previous window stops
+four figures the ``limits`` library does: previous count, seconds until the previous window stops
 counting, current count, seconds until the current window stops counting.
 """
 
@@ -14,7 +15,7 @@ import math
 
 
 class Window:
-    """One scope's counts as ``limits`` describes them. A plain class: made twice per scope and
+    """One scope's counts as the four figures describe them. A plain class: made twice per scope and
     request, a frozen dataclass's ``__init__`` alone cost a fifth of the limit check."""
 
     __slots__ = ("current", "current_expires_in", "limit", "period", "previous", "previous_expires_in")

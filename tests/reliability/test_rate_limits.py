@@ -5,6 +5,8 @@ Each behaviour runs twice: with the instance's own shared table, and with the co
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 import threading
 
@@ -283,3 +285,49 @@ def test_losing_redis_degrades_and_recovers(start_gateway, fake: FakeOllama, red
     # Back on Redis: the counts are there again.
     limiter = gateway.state.services["rate_limits"]
     assert limiter.redis_up and gateway.run(limiter.redis.client.keys("llmgate:limits*"))
+
+
+class RedisClock:
+    """The time the Redis script last counted at, for the local table to count at the same instant."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_redis_counts_and_reports_as_the_shared_table(redis_server: RedisServer) -> None:  # noqa: F811
+    """The same hits, at the same instants, against the Redis script and the instance's table: the
+    same admissions and the same figures for the headers, within windows and across their boundaries
+    (a window of 0.2 s, so Redis's own clock crosses several), all or none across a key and its user."""
+    from plugins.rate_limits.shared import RedisLimits
+
+    redis = RedisLimits(redis_server.url)
+    clock = RedisClock()
+    script = redis._hit
+
+    async def timed_script(keys: list[str], args: list) -> list:
+        reply = await script(keys=keys, args=args)
+        clock.now = int(reply[1]) + int(reply[2]) / 1_000_000
+        return reply
+
+    redis._hit = timed_script
+    local = LocalLimits(SharedTable.create(shared=False), clock=clock)
+    period, user_limit = 0.2, 5
+    keys = {"key:1": 3, "key:2": 4}
+    pauses = random.Random(13)
+    seen = {"admitted": 0, "refused": 0, "previous": 0, "full": 0}
+    try:
+        for _ in range(60):
+            name = pauses.choice(sorted(keys))
+            remote, admitted = await redis.hit([(name, keys[name]), ("user:1", user_limit)], period)
+            scopes = [(identity(SCOPE_KEY, int(name[4:])), keys[name]), (identity(2, 1), user_limit)]
+            assert local.hit(scopes, period) == (remote, admitted), name
+            seen["admitted" if admitted else "refused"] += 1
+            seen["previous"] += any(w.previous for w in remote)
+            seen["full"] += any(not w.previous and w.current == w.limit for w in remote)  # exactly at the limit
+            await asyncio.sleep(pauses.choice([0, 0, 0, 0, 0, 0.01, 0.05, 0.12, 0.45]))
+    finally:
+        await redis.close()
+    assert all(seen.values()), seen  # both answers, windows that carried a previous count, a full one
