@@ -1,7 +1,9 @@
-"""The pooled upstream HTTP client: one per worker, shared by every request.
+"""The pooled upstream clients: one connection pool per worker, shared by every request.
 
-httpx's API over a choice of engines: aiohttp's (default; measured faster under concurrency) or
-httpx's own pool. Bodies are read as raw bytes and never decompressed or re-encoded.
+Proxied requests go through a ``ProxyClient``: aiohttp's session called directly (the default
+engine, measured faster under concurrency) or httpx's own pool (``engine = "httpx"``). The control
+plane (model lists, key checks, resources) uses httpx's API over the same pool. Bodies are read as
+raw bytes, never decompressed or re-encoded.
 """
 
 from __future__ import annotations
