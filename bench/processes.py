@@ -85,6 +85,16 @@ def cpu_seconds(pid: int) -> float:
     return total / _TICKS
 
 
+def main_thread_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid``'s main thread alone (the event loop's, in the gateway)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def listen_backlog(port: int) -> int | None:
     """The listen queue's limit of the socket listening on ``port`` (``ss -ltn``'s Send-Q)."""
     try:

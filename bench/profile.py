@@ -23,7 +23,14 @@ import time
 from pathlib import Path
 
 from bench import bodies, breakdown, client
-from bench.processes import Process, cpu_seconds, start_bare_proxy, start_fake, start_gateway
+from bench.processes import (
+    Process,
+    cpu_seconds,
+    main_thread_cpu_seconds,
+    start_bare_proxy,
+    start_fake,
+    start_gateway,
+)
 
 CONCURRENCY = 32
 STREAMS = 64
@@ -52,22 +59,25 @@ async def _load(target: client.Target, stream: bool, seconds: float) -> tuple[in
     return run.complete * STREAM_TOKENS, len(run.errors)
 
 
-async def measure(targets: Targets, rounds: int, seconds: float, stream: bool) -> dict[str, float]:
-    """CPU per request in ms, or per streamed token in µs."""
+async def measure(targets: Targets, rounds: int, seconds: float, stream: bool) -> dict[str, tuple[float, float]]:
+    """CPU per request in ms (or per streamed token in µs): the process's, and its main thread's."""
     cpu = dict.fromkeys(targets, 0.0)
+    main = dict.fromkeys(targets, 0.0)
     done = dict.fromkeys(targets, 0)
     for _, target in targets.values():  # warm-up, left out
         await _load(target, stream, 1.0)
     for _ in range(rounds):
         for name, (process, target) in targets.items():
-            before = cpu_seconds(process.pid)
+            before, main_before = cpu_seconds(process.pid), main_thread_cpu_seconds(process.pid)
             served, errors = await _load(target, stream, seconds)
             cpu[name] += cpu_seconds(process.pid) - before
+            main[name] += main_thread_cpu_seconds(process.pid) - main_before
             done[name] += served
             if errors:
                 print(f"  {name}: {errors} errors", flush=True)
     scale = 1e6 if stream else 1e3
-    return {name: cpu[name] / done[name] * scale if done[name] else float("nan") for name in targets}
+    nan = float("nan")
+    return {name: (cpu[name] / done[name] * scale, main[name] / done[name] * scale) if done[name] else (nan, nan) for name in targets}
 
 
 async def flame(process: Process, target: client.Target, seconds: float, out: Path, stream: bool) -> None:
@@ -113,8 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         try:
             result = loop.run_until_complete(measure(targets, args.rounds, args.seconds, args.streams))
             unit = "µs CPU per streamed token" if args.streams else "ms CPU per request"
-            for name, figure in result.items():
-                print(f"{name:10s} {figure:.3f} {unit}", flush=True)
+            for name, (figure, main) in result.items():
+                print(f"{name:10s} {figure:.3f} {unit} (main thread {main:.3f})", flush=True)
             for folder, suffix in ((args.svg, "svg"), (args.stacks, "txt")):
                 if folder is None:
                     continue
@@ -124,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
                     loop.run_until_complete(flame(process, target, 8, out, args.streams))
             if args.breakdown:
                 suffix = "-streams" if args.streams else ""
-                print(breakdown.table({name: (args.stacks / f"profile-{name}{suffix}.txt", result[name] / (1000 if args.streams else 1))
+                per = 1000 if args.streams else 1  # µs per token, as ms
+                print(breakdown.table({name: (args.stacks / f"profile-{name}{suffix}.txt", result[name][0] / per, result[name][1] / per)
                                        for name in targets}, "µs/token" if args.streams else "µs/req"))  # fmt: skip
         finally:
             loop.close()
