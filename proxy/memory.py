@@ -13,7 +13,6 @@ another one (``glibc.malloc.mmap_threshold``): then it is left alone.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
@@ -24,13 +23,10 @@ def fix_mmap_threshold() -> bool:
     """Pin glibc's mmap threshold; False where the C library is not glibc or it is set already."""
     if "mmap_threshold" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others: no mallopt
+        # The process's own symbols, the C library's among them (find_library would run ldconfig).
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # a C library without mallopt
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
