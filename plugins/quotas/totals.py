@@ -105,10 +105,6 @@ class RedisTotals:
     def _ttl(period: Period) -> int:
         return int((period.end - period.start).total_seconds()) + 86400
 
-    async def get(self, user_id: int, period: Period) -> int | None:
-        raw = await self.client.get(self.key(user_id, period))
-        return None if raw is None else int(raw)
-
     async def get_many(self, user_id: int, periods: Sequence[Period]) -> list[int | None]:
         raws = await self.client.mget([self.key(user_id, period) for period in periods])
         return [None if raw is None else int(raw) for raw in raws]
@@ -120,9 +116,6 @@ class RedisTotals:
             pipe.get(key)
             _, raw = await pipe.execute()
         return total if raw is None else int(raw)
-
-    async def add(self, user_id: int, period: Period, tokens: int) -> None:
-        await self.add_many(user_id, (period,), tokens)
 
     async def add_many(self, user_id: int, periods: Sequence[Period], tokens: int) -> None:
         await self._add(keys=[self.key(user_id, period) for period in periods], args=[tokens])
@@ -150,13 +143,13 @@ class Totals:
                 return
             self.redis_up = True
 
-    async def _call(self, name: str, *args: Any) -> Any:
+    async def _seed(self, user_id: int, period: Period, total: int) -> int:
         if self.redis is not None and self.redis_up:
             try:
-                return await getattr(self.redis, name)(*args)
+                return await self.redis.seed(user_id, period, total)
             except REDIS_ERRORS as exc:
                 self._lost(exc)
-        return getattr(self.local, name)(*args)
+        return self.local.seed(user_id, period, total)
 
     async def used_many(
         self, user_id: int, periods: Sequence[Period], summed: Callable[[Period], Awaitable[int]]
@@ -172,12 +165,9 @@ class Totals:
         if found is None:
             found = [self.local.get(user_id, period) for period in periods]
         return [
-            value if value is not None else int(await self._call("seed", user_id, period, int(await summed(period))))
+            value if value is not None else await self._seed(user_id, period, int(await summed(period)))
             for period, value in zip(periods, found, strict=True)
         ]
-
-    async def add(self, user_id: int, period: Period, tokens: int) -> None:
-        await self.add_many(user_id, (period,), tokens)
 
     async def add_many(self, user_id: int, periods: Sequence[Period], tokens: int) -> None:
         """Add to each seeded total of ``periods``: one Redis call for all of them."""
