@@ -109,9 +109,6 @@ class HookRunner:
     async def call(self, name: str, ctx: RequestContext | None = None, **kwargs: Any) -> Any:
         """Call hook ``name`` and combine the results as its spec says.
 
-        An ``async def`` implementation's coroutine is recognised by its type first: asking
-        ``inspect.isawaitable`` about every plain result goes through an ABC check.
-
         firstresult: the first non-None result (or None); collect: the list of non-None results;
         observer: the same list, with failing implementations logged and left out; chained: the
         final value of the argument the spec names. Without ``ctx`` (set-up and worker hooks)
@@ -126,7 +123,7 @@ class HookRunner:
         if kind == FIRST:
             for impl in plan.impls:
                 result = impl.function(*map(kwargs.__getitem__, impl.argnames))
-                if type(result) is CoroutineType or (result is not None and inspect.isawaitable(result)):
+                if _awaitable(result):
                     result = await result
                 if result is not None:
                     return result
@@ -135,7 +132,7 @@ class HookRunner:
             argument = plan.argument
             for impl in plan.impls:
                 result = impl.function(*map(kwargs.__getitem__, impl.argnames))
-                if type(result) is CoroutineType or (result is not None and inspect.isawaitable(result)):
+                if _awaitable(result):
                     result = await result
                 if result is not None:
                     kwargs[argument] = result  # type: ignore[index]
@@ -147,7 +144,7 @@ class HookRunner:
             for impl in plan.impls:
                 try:
                     result = impl.function(*map(kwargs.__getitem__, impl.argnames))
-                    if type(result) is CoroutineType or (result is not None and inspect.isawaitable(result)):
+                    if _awaitable(result):
                         result = await result
                 except Exception as exc:  # noqa: BLE001 -- safecall: log it, and the chain goes on
                     _observer_failed(name, impl.plugin, exc)
@@ -157,7 +154,7 @@ class HookRunner:
             return results
         for impl in plan.impls:
             result = impl.function(*map(kwargs.__getitem__, impl.argnames))
-            if type(result) is CoroutineType or (result is not None and inspect.isawaitable(result)):
+            if _awaitable(result):
                 result = await result
             if result is not None:
                 results.append(result)
@@ -248,6 +245,12 @@ class HookRunner:
         return traced
 
 
+def _awaitable(result: Any) -> bool:
+    """Whether an implementation returned something to await. A coroutine is recognised by its
+    type and None at once: ``inspect.isawaitable`` alone goes through an ABC check every time."""
+    return type(result) is CoroutineType or (result is not None and inspect.isawaitable(result))
+
+
 def _refuse_pluggy_wrappers(pm: pluggy.PluginManager) -> None:
     """pluggy's generator wrappers cannot wrap async implementations: say so at start-up."""
     for name, caller in vars(pm.hook).items():
@@ -269,7 +272,7 @@ async def _wrap(impl: Impl, ctx: RequestContext, call_next: Callable[[], Awaitab
         return response
 
     result = impl.function(*[{"ctx": ctx, "call_next": next_layer}[arg] for arg in impl.argnames])
-    if inspect.isawaitable(result):
+    if _awaitable(result):
         result = await result
     if result is None and inner:
         return inner[0]
