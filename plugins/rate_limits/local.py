@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plugins.rate_limits.windows import Window
+from plugins.rate_limits.windows import Window, counted, time_left
 
 SLOTS = 1 << 15
 PROBES = 16
@@ -86,7 +86,7 @@ class LocalLimits:
         """
         now = self.clock()
         index = int(now // period)
-        left = (1 - (now / period) % 1) * period  # until the current window ends
+        left = time_left(now, period)
         weight = left / period  # how much of the previous window still counts
         cells = self.cells
         counts: list[tuple[int | None, int, int, int]] = []
@@ -111,10 +111,7 @@ class LocalLimits:
                         cells[slot + _PREVIOUS] = previous
                         cells[slot + _CURRENT] = current + 1
         added = 1 if admitted else 0
-        return [
-            Window(limit, period, previous, left if previous else 0.0, current + added, left + period)
-            for _, limit, previous, current in counts
-        ], admitted
+        return [counted(limit, period, left, previous, current + added) for _, limit, previous, current in counts], admitted
 
     def open_streams(self, scopes: Sequence[tuple[int, int]]) -> int | None:
         """Take a stream slot in each ``(identity, limit)``; the index of the full one, or None."""

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from plugins.rate_limits.windows import Window
+from plugins.rate_limits.windows import Window, counted, time_left
 
 PREFIX = "llmgate:limits"
 LEASE_SECONDS = 60
@@ -127,12 +127,12 @@ class RedisLimits:
         reply = await self._hit(keys=[rate_key(name) for name, _ in scopes], args=[period, *(lim for _, lim in scopes)])
         admitted = reply[0] == 1
         now = int(reply[1]) + int(reply[2]) / 1000000
-        left = (1 - (now / period) % 1) * period  # until the current window ends
+        left = time_left(now, period)
         added = 1 if admitted else 0
         windows = []
         for position, (_, limit) in enumerate(scopes):
             previous, current = reply[3 + 2 * position], reply[4 + 2 * position]
-            windows.append(Window(limit, period, previous, left if previous else 0.0, current + added, left + period))
+            windows.append(counted(limit, period, left, previous, current + added))
         return windows, admitted
 
     async def open_streams(self, scopes: Sequence[tuple[str, int]]) -> tuple[int | None, str]:

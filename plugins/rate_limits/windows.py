@@ -75,7 +75,17 @@ def window_at(now: float, period: float, limit: int, window_index: int, previous
     if index != window_index:
         previous = current if index == window_index + 1 else 0
         current = 0
-    left = (1 - (now / period) % 1) * period
+    return counted(limit, period, time_left(now, period), previous, current)
+
+
+def time_left(now: float, period: float) -> float:
+    """Seconds until the window ``now`` falls in ends."""
+    return (1 - (now / period) % 1) * period
+
+
+def counted(limit: int, period: float, left: float, previous: int, current: int) -> Window:
+    """A window's figures from the counts of this window and the one before, ``left`` seconds before
+    this one ends (both backends' hits, and ``window_at``)."""
     return Window(limit, period, previous, left if previous else 0.0, current, left + period)
 
 
